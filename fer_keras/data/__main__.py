@@ -1,0 +1,36 @@
+"""``python -m fer_keras.data inspect PATH``: counts, leakage and label-conflict report."""
+
+from __future__ import annotations
+
+import argparse
+
+from fer_keras.data.inspect import format_report
+from fer_keras.data.loading import LoadReport, default_data_path, load_faces
+from fer_keras.errors import cli_main
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fer_keras.data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    inspect = sub.add_parser("inspect", help="print counts per split and class and the duplicate report")
+    inspect.add_argument("path", nargs="?", default=None, help="dataset folder or fer2013.csv "
+                         "(default: $FER_KERAS_DATA or data/fer2013)")
+    inspect.add_argument("--ferplus", help="FER+ fer2013new.csv to relabel a fer2013.csv by majority vote")
+    inspect.add_argument("--skip-bad", action="store_true", help="skip and count unreadable files")
+    inspect.add_argument("--no-cache", action="store_true", help="decode again instead of using the cache")
+    args = parser.parse_args(argv)
+    report = LoadReport()
+    faces = load_faces(
+        args.path or default_data_path(),
+        on_error="skip" if args.skip_bad else "raise",
+        ferplus=args.ferplus,
+        use_cache=not args.no_cache,
+        report=report,
+    )
+    print(format_report(faces, report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,515 @@
+"""Train a model: ``python -m fer_keras.train --model mobilenetv2 --data PATH``.
+
+config -> data -> model -> fit -> run directory. Every default is visible in ``TrainConfig``.
+A run directory holds ``config.json``, ``history.csv``, TensorBoard ``logs/``, ``best.keras``
+(selected on validation macro-F1), ``last.keras`` + ``state.json`` (for ``--resume``),
+``saved_model/`` (``model.export``, what the live app loads) and ``metrics.json`` (test split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fer_keras.data import augment_config, class_weights, eval_dataset, load_splits, train_dataset
+from fer_keras.data.loading import default_data_path
+from fer_keras.data.pipeline import BALANCE_MODES
+from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.metrics import classification_metrics, summary_line
+from fer_keras.models import available_models, build, set_trainable_blocks
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "plateau")
+MONITOR = "val_f1"  # validation macro-F1: what checkpoints and early stopping follow
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as ``config.json`` in the run directory."""
+
+    model: str = "mobilenetv2"
+    data: str = ""  # default: $FER_KERAS_DATA or data/fer2013
+    out: str = ""  # default: runs/<model>-<timestamp>
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    learning_rate: float = 2e-3
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = True  # sgd only
+    schedule: str = "cosine"
+    warmup_epochs: int = 1
+    weight_decay: float = 5e-4  # decoupled (adamw, sgd); adam ignores it
+    label_smoothing: float = 0.1
+    augment: str = "standard"
+    erasing: float | None = None  # overrides of the augmentation preset
+    mixup: float | None = None
+    cutmix: float | None = None
+    balance: str = "none"  # none | weights | sqrt-weights | sample
+    early_stopping: int = 0  # patience in epochs on val macro-F1; 0 = off
+    seed: int = 0
+    deterministic: bool = False  # tf op determinism (slower; exact resume equality)
+    val_fraction: float = 0.1
+    dedupe: bool = False
+    limit: int = 0  # keep a stratified subset of N training images (quick runs); 0 = all
+    skip_bad: bool = False
+    extra: list[str] = field(default_factory=list)  # extra folder datasets merged into train
+    ferplus: str = ""
+    weights: str = ""  # "" (scratch), "imagenet", or a file
+    head_epochs: int = 0  # staged fine-tuning: epochs with the backbone frozen first
+    unfreeze_blocks: int = -1  # then unfreeze the last N backbone blocks (-1 = all)
+    finetune_lr_scale: float = 0.1  # learning rate multiplier for the unfrozen stage
+    model_options: dict = field(default_factory=dict)  # width, depth, stem_stride, stem, dropout, input_size
+    precision: str = "auto"  # auto (float16 on CUDA, else float32) | float32 | mixed_float16 | mixed_bfloat16
+    distribute: str = "none"  # none | mirrored | multiworker
+    export: bool = True
+    verbose: int = 1
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        values = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def validate(self) -> None:
+        """One-line errors for bad values before any work starts."""
+        if self.model not in available_models():
+            raise FerKerasError(f"unknown model {self.model!r}; choose from {', '.join(available_models())}")
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.balance in BALANCE_MODES, f"--balance must be one of {', '.join(BALANCE_MODES)}"),
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.learning_rate > 0, "--learning-rate must be positive"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (0 <= self.head_epochs < self.epochs or self.head_epochs == 0, "--head-epochs must be < --epochs"),
+            (self.distribute in ("none", "mirrored", "multiworker"), "--distribute: none|mirrored|multiworker"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FerKerasError(message)
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    history: dict[str, list[float]]
+    test_metrics: dict | None
+    best_val_f1: float
+    seconds: float
+
+
+# --------------------------------------------------------------------------- model and optimizer
+
+
+def set_precision(precision: str) -> str:
+    """Apply the Keras dtype policy; ``auto`` picks mixed_float16 only on a CUDA GPU.
+
+    On this project's 2-core CPU mixed_bfloat16 made a depthwise net ~2x slower, so CPUs stay float32.
+    """
+    if precision == "auto":
+        precision = "mixed_float16" if tf.config.list_physical_devices("GPU") and tf.test.is_built_with_cuda() else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    return precision
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int, lr_scale: float = 1.0) -> keras.optimizers.Optimizer:
+    """Optimizer with the learning-rate schedule baked in (so it is saved and resumed with it)."""
+    lr = config.learning_rate * lr_scale
+    total = max(config.epochs * steps_per_epoch, 1)
+    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    if config.schedule == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * (0.01 if warmup else 1.0),
+            decay_steps=max(total - warmup, 1),
+            alpha=0.01,
+            warmup_target=lr if warmup else None,
+            warmup_steps=warmup,
+        )
+    else:
+        schedule = lr  # constant, or changed by ReduceLROnPlateau
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(schedule)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    return keras.optimizers.SGD(
+        schedule, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay or None
+    )
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int, lr_scale: float = 1.0) -> None:
+    """Categorical cross-entropy and *categorical* metrics (the seed's binary accuracy was wrong)."""
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch, lr_scale),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.F1Score(average="macro", name="f1"),
+            keras.metrics.TopKCategoricalAccuracy(k=2, name="top2"),
+        ],
+    )
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    """The registered model with the config's options and weights."""
+    options = {k: v for k, v in config.model_options.items() if v is not None}
+    if config.weights:
+        options["weights"] = config.weights
+    return build(config.model, **options)
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise FerKerasError("--distribute multiworker needs TF_CONFIG set on every worker (see README)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """After every epoch: ``last.keras`` (weights, optimizer, RNG state) and ``state.json``, atomically."""
+
+    def __init__(self, run_dir: Path, best: float | None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.best = best
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(MONITOR)
+        if value is not None and (self.best is None or value > self.best):
+            self.best = float(value)
+        tmp = self.run_dir / ".last.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.run_dir / "last.keras")
+        _atomic_write(self.run_dir / "state.json", json.dumps({"epoch": epoch + 1, "best_val_f1": self.best}))
+
+
+def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resuming: bool) -> list:
+    callbacks = [
+        ResumeCheckpoint(run_dir, best),
+        keras.callbacks.ModelCheckpoint(
+            run_dir / "best.keras",
+            monitor=MONITOR,
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best,
+        ),
+        keras.callbacks.CSVLogger(run_dir / "history.csv", append=resuming),
+        keras.callbacks.TensorBoard(run_dir / "logs", write_graph=False, profile_batch=0),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=3))
+    if config.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping)
+        )
+    return callbacks
+
+
+class _SigtermToInterrupt:
+    """Turn SIGTERM into KeyboardInterrupt while training, so both stop the same clean way."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading_is_main():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def resolve_run_dir(config: TrainConfig, resume: bool) -> Path:
+    if config.out:
+        return Path(config.out)
+    if resume:
+        raise FerKerasError("--resume needs --out RUN_DIR (the run to continue)")
+    return Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def load_resume_state(run_dir: Path) -> tuple[TrainConfig, int, float | None]:
+    """The saved config, the number of finished epochs and the best val macro-F1 so far."""
+    config_path, state_path = run_dir / "config.json", run_dir / "state.json"
+    if not config_path.exists():
+        raise FerKerasError(f"{run_dir} is not a run directory (no config.json); cannot --resume")
+    config = TrainConfig.from_json(config_path.read_text())
+    if not state_path.exists() or not (run_dir / "last.keras").exists():
+        return config, 0, None
+    state = json.loads(state_path.read_text())
+    return config, int(state["epoch"]), state.get("best_val_f1")
+
+
+def predict_probs(model: keras.Model, faces, batch_size: int = 256) -> np.ndarray:
+    """Probabilities for every image of a FaceArrays split."""
+    return model.predict(eval_dataset(faces, batch_size).map(lambda x, y: x), verbose=0)
+
+
+def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence = ()) -> RunResult:
+    """Run (or resume) one training run and fill its run directory."""
+    started = time.perf_counter()
+    run_dir = resolve_run_dir(config, resume)
+    done, best = 0, None
+    if resume:
+        saved, done, best = load_resume_state(run_dir)
+        if config.epochs != saved.epochs:
+            saved.epochs = config.epochs  # the only thing a resume may change: train longer
+        config = saved
+    config.data = config.data or str(default_data_path())
+    config.out = str(run_dir)
+    config.validate()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(run_dir / "config.json", config.to_json())
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    set_precision(config.precision)
+
+    splits = load_splits(
+        config.data,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        dedupe=config.dedupe,
+        on_error="skip" if config.skip_bad else "raise",
+        extra=config.extra or None,
+        ferplus=config.ferplus or None,
+        limit=config.limit or None,
+    )
+    if config.verbose:
+        print(f"data: {splits.summary()} (hash {splits.data_hash[:12]})", flush=True)
+    augment = augment_config(config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix)
+    steps = len(splits.train) // min(config.batch_size, len(splits.train))
+    weights = class_weights(splits.train.labels, config.balance)
+    val_ds = eval_dataset(splits.val)
+
+    strategy = distribution_strategy(config.distribute)
+    with strategy.scope():
+        if done:
+            model = keras.saving.load_model(run_dir / "last.keras")  # safe_mode stays on
+        else:
+            model = build_model(config)
+            if config.head_epochs:
+                set_trainable_blocks(model, 0)
+            compile_model(model, config, steps)
+    stages = [(0, config.head_epochs, False), (config.head_epochs, config.epochs, True)]
+    if not config.head_epochs:
+        stages = [(0, config.epochs, False)]
+    with _SigtermToInterrupt():
+        for start, end, unfreeze in stages:
+            if done >= end:
+                continue
+            if unfreeze and done <= start:
+                with strategy.scope():
+                    set_trainable_blocks(model, None if config.unfreeze_blocks < 0 else config.unfreeze_blocks)
+                    compile_model(model, config, steps, lr_scale=config.finetune_lr_scale)
+            first = max(done, start)
+            train_ds, _ = train_dataset(
+                splits.train, config.batch_size, config.seed, augment, config.balance, first, end
+            )
+            callbacks = make_callbacks(config, run_dir, best, resuming=done > 0 or first > 0)
+            model.fit(
+                train_ds,
+                epochs=end,
+                initial_epoch=first,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                class_weight=weights,
+                shuffle=False,  # the stream is already shuffled, per epoch, from the seed
+                callbacks=[*callbacks, *extra_callbacks],
+                verbose=config.verbose,
+            )
+            best = callbacks[0].best
+            done = end
+            if model.stop_training:
+                break
+
+    history = _read_history(run_dir / "history.csv")
+    best_model = keras.saving.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
+    test_metrics = None
+    if len(splits.test):
+        test_metrics = classification_metrics(splits.test.labels, predict_probs(best_model, splits.test))
+        test_metrics.update(split="test", data_hash=splits.data_hash, params=int(best_model.count_params()))
+        _atomic_write(run_dir / "metrics.json", json.dumps(test_metrics, indent=2))
+    if config.export:
+        best_model.export(str(run_dir / "saved_model"), verbose=False)
+    seconds = time.perf_counter() - started
+    _atomic_write(run_dir / "state.json", json.dumps({"epoch": done, "best_val_f1": best, "finished": True}))
+    return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    import pandas as pd
+
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path)
+    return {column: table[column].tolist() for column in table.columns}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m fer_keras.train",
+        description="Train an emotion classifier on FER2013 (or a dataset laid out like it).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default=d.model, help=f"one of {', '.join(available_models())}")
+    p.add_argument("--data", default=None, help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA or data/fer2013)")
+    p.add_argument("--out", default=None, help="run directory (default: runs/<model>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    g.add_argument("--learning-rate", "--lr", type=float, default=d.learning_rate)
+    g.add_argument("--momentum", type=float, default=d.momentum, help="sgd momentum")
+    g.add_argument("--no-nesterov", action="store_true", help="plain momentum for sgd")
+    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
+    g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    g.add_argument("--early-stopping", type=int, default=d.early_stopping, metavar="PATIENCE")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--deterministic", action="store_true", help="deterministic TF ops (slower)")
+    g = p.add_argument_group("data")
+    g.add_argument("--augment", default=d.augment, help="preset: none, light, standard, strong")
+    g.add_argument("--erasing", type=float, default=None, help="random-erasing probability (overrides preset)")
+    g.add_argument("--mixup", type=float, default=None, help="mixup Beta alpha, 0 = off (overrides preset)")
+    g.add_argument("--cutmix", type=float, default=None, help="cutmix Beta alpha, 0 = off (overrides preset)")
+    g.add_argument("--balance", choices=BALANCE_MODES, default=d.balance)
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    g.add_argument("--dedupe", action="store_true", help="drop train images also in val/test or with conflicting labels")
+    g.add_argument("--limit", type=int, default=0, help="train on a stratified subset of N images")
+    g.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images instead of stopping")
+    g.add_argument("--extra", action="append", default=[], help="extra folder dataset merged into training")
+    g.add_argument("--ferplus", default="", help="FER+ fer2013new.csv to relabel a fer2013.csv --data")
+    g = p.add_argument_group("model")
+    g.add_argument("--weights", default="", help="'imagenet' (Keras cache) or a .keras/.weights.h5/.h5/.pth file")
+    g.add_argument("--input-size", type=int, default=None, help="resize crops in-graph to this size")
+    g.add_argument("--dropout", type=float, default=None)
+    g.add_argument("--width", type=float, default=None, help="mobilenetv2 width multiplier")
+    g.add_argument("--depth", type=float, default=None, help="mobilenetv2 depth multiplier")
+    g.add_argument("--stem-stride", type=int, choices=(1, 2), default=None, help="mobilenetv2 stem stride")
+    g.add_argument("--stem", choices=("small", "imagenet"), default=None, help="resnet18 stem")
+    g.add_argument("--head-epochs", type=int, default=0, help="staged fine-tuning: epochs with a frozen backbone")
+    g.add_argument("--unfreeze-blocks", type=int, default=-1, help="then unfreeze the last N blocks (-1 = all)")
+    g.add_argument("--finetune-lr-scale", type=float, default=d.finetune_lr_scale)
+    g = p.add_argument_group("hardware")
+    g.add_argument("--precision", default=d.precision, choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    g.add_argument("--distribute", default=d.distribute, choices=("none", "mirrored", "multiworker"))
+    g.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    model_options = {
+        k: getattr(args, k)
+        for k in ("input_size", "dropout", "width", "depth", "stem_stride", "stem")
+        if getattr(args, k) is not None
+    }
+    return TrainConfig(
+        model=args.model,
+        data=args.data or "",
+        out=args.out or "",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        momentum=args.momentum,
+        nesterov=not args.no_nesterov,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        augment=args.augment,
+        erasing=args.erasing,
+        mixup=args.mixup,
+        cutmix=args.cutmix,
+        balance=args.balance,
+        early_stopping=args.early_stopping,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        val_fraction=args.val_fraction,
+        dedupe=args.dedupe,
+        limit=args.limit,
+        skip_bad=args.skip_bad,
+        extra=args.extra,
+        ferplus=args.ferplus,
+        weights=args.weights,
+        head_epochs=args.head_epochs,
+        unfreeze_blocks=args.unfreeze_blocks,
+        finetune_lr_scale=args.finetune_lr_scale,
+        model_options=model_options,
+        precision=args.precision,
+        distribute=args.distribute,
+        export=not args.no_export,
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+    )
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    config.out = str(resolve_run_dir(config, args.resume))
+    try:
+        result = train(config, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished epochs are saved: resume with --resume --out {config.out}", file=sys.stderr)
+        return 130
+    print(f"run: {result.run_dir} ({result.seconds / 60:.1f} min, best val macro-F1 {result.best_val_f1:.4f})")
+    if result.test_metrics:
+        print(f"test {summary_line(result.test_metrics)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

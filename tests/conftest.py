@@ -1,0 +1,57 @@
+"""Shared fixtures: small real FER2013 subsets on disk, built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fer2013_root() -> Path | None:
+    """The full dataset: $FER_KERAS_DATA, else ../shared/data/fer2013 next to the repo."""
+    candidates = [os.environ.get("FER_KERAS_DATA"), REPO.parent / "shared" / "data" / "fer2013"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "train").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def fer_root() -> Path:
+    root = fer2013_root()
+    if root is None:
+        pytest.skip("FER2013 not found: set FER_KERAS_DATA to the dataset folder (CI does)")
+    return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory) -> None:
+    """Tests never read or write the user's decode cache."""
+    os.environ["FER_KERAS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def copy_subset(root: Path, dest: Path, per_class: dict[str, int]) -> Path:
+    """Copy the first N images per class of each split (sorted names: the same files every time)."""
+    for split, n in per_class.items():
+        for class_dir in sorted((root / split).iterdir()):
+            target = dest / split / class_dir.name
+            target.mkdir(parents=True, exist_ok=True)
+            for path in sorted(class_dir.iterdir())[:n]:
+                shutil.copy2(path, target / path.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def small_fer(fer_root, tmp_path_factory) -> Path:
+    """A real FER2013 subset: 80 train and 12 test images per class (644 files)."""
+    return copy_subset(fer_root, tmp_path_factory.mktemp("small_fer"), {"train": 80, "test": 12})
+
+
+@pytest.fixture()
+def tiny_fer(fer_root, tmp_path) -> Path:
+    """A writable real subset (6 train / 2 test per class) that a test may damage."""
+    return copy_subset(fer_root, tmp_path / "tiny", {"train": 6, "test": 2})
