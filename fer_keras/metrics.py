@@ -36,13 +36,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
         raise ValueError(f"expected probabilities of shape (N, {NUM_CLASSES}), got {probs.shape}")
     y_pred = probs.argmax(axis=1)
     labels = list(range(NUM_CLASSES))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-    weighted = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="weighted", zero_division=0
-    )
+    weighted = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),

@@ -97,8 +97,14 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.learning_rate > 0, "--learning-rate must be positive"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
-            (0 <= self.head_epochs < self.epochs or self.head_epochs == 0, "--head-epochs must be < --epochs"),
-            (self.distribute in ("none", "mirrored", "multiworker"), "--distribute: none|mirrored|multiworker"),
+            (
+                0 <= self.head_epochs < self.epochs or self.head_epochs == 0,
+                "--head-epochs must be < --epochs",
+            ),
+            (
+                self.distribute in ("none", "mirrored", "multiworker"),
+                "--distribute: none|mirrored|multiworker",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -125,7 +131,9 @@ def set_precision(precision: str) -> str:
     On this project's 2-core CPU mixed_bfloat16 made a depthwise net ~2x slower, so CPUs stay float32.
     """
     if precision == "auto":
-        precision = "mixed_float16" if tf.config.list_physical_devices("GPU") and tf.test.is_built_with_cuda() else "float32"
+        precision = (
+            "mixed_float16" if tf.config.list_physical_devices("GPU") and tf.test.is_built_with_cuda() else "float32"
+        )
     keras.mixed_precision.set_global_policy(precision)
     return precision
 
@@ -194,8 +202,20 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _seed_states(model: keras.Model) -> list:
+    """Dropout's random-generator states; ``.keras`` files do not keep them."""
+    return [v for v in model.non_trainable_variables if "seed_generator_state" in v.path]
+
+
+def restore_seed_states(model: keras.Model, values: list) -> None:
+    """Put back the generator states saved in ``state.json`` so dropout masks continue as before."""
+    for variable, value in zip(_seed_states(model), values):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
 class ResumeCheckpoint(keras.callbacks.Callback):
-    """After every epoch: ``last.keras`` (weights, optimizer, RNG state) and ``state.json``, atomically."""
+    """After every epoch: ``last.keras`` (weights, optimizer) and ``state.json`` (epoch, best
+    val macro-F1, dropout RNG states), each written atomically."""
 
     def __init__(self, run_dir: Path, best: float | None):
         super().__init__()
@@ -209,7 +229,12 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         tmp = self.run_dir / ".last.tmp.keras"
         self.model.save(tmp)
         os.replace(tmp, self.run_dir / "last.keras")
-        _atomic_write(self.run_dir / "state.json", json.dumps({"epoch": epoch + 1, "best_val_f1": self.best}))
+        state = {
+            "epoch": epoch + 1,
+            "best_val_f1": self.best,
+            "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
+        }
+        _atomic_write(self.run_dir / "state.json", json.dumps(state))
 
 
 def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resuming: bool) -> list:
@@ -229,9 +254,7 @@ def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resum
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=3))
     if config.early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping)
-        )
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping))
     return callbacks
 
 
@@ -271,16 +294,15 @@ def resolve_run_dir(config: TrainConfig, resume: bool) -> Path:
     return Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def load_resume_state(run_dir: Path) -> tuple[TrainConfig, int, float | None]:
-    """The saved config, the number of finished epochs and the best val macro-F1 so far."""
+def load_resume_state(run_dir: Path) -> tuple[TrainConfig, dict]:
+    """The saved config and the state of the last finished epoch ({} if none finished)."""
     config_path, state_path = run_dir / "config.json", run_dir / "state.json"
     if not config_path.exists():
         raise FerKerasError(f"{run_dir} is not a run directory (no config.json); cannot --resume")
     config = TrainConfig.from_json(config_path.read_text())
     if not state_path.exists() or not (run_dir / "last.keras").exists():
-        return config, 0, None
-    state = json.loads(state_path.read_text())
-    return config, int(state["epoch"]), state.get("best_val_f1")
+        return config, {}
+    return config, json.loads(state_path.read_text())
 
 
 def predict_probs(model: keras.Model, faces, batch_size: int = 256) -> np.ndarray:
@@ -292,12 +314,13 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     """Run (or resume) one training run and fill its run directory."""
     started = time.perf_counter()
     run_dir = resolve_run_dir(config, resume)
-    done, best = 0, None
+    state: dict = {}
     if resume:
-        saved, done, best = load_resume_state(run_dir)
+        saved, state = load_resume_state(run_dir)
         if config.epochs != saved.epochs:
             saved.epochs = config.epochs  # the only thing a resume may change: train longer
         config = saved
+    done, best = int(state.get("epoch", 0)), state.get("best_val_f1")
     config.data = config.data or str(default_data_path())
     config.out = str(run_dir)
     config.validate()
@@ -330,6 +353,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     with strategy.scope():
         if done:
             model = keras.saving.load_model(run_dir / "last.keras")  # safe_mode stays on
+            restore_seed_states(model, state.get("seed_states", []))
         else:
             model = build_model(config)
             if config.head_epochs:
@@ -377,7 +401,8 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     if config.export:
         best_model.export(str(run_dir / "saved_model"), verbose=False)
     seconds = time.perf_counter() - started
-    _atomic_write(run_dir / "state.json", json.dumps({"epoch": done, "best_val_f1": best, "finished": True}))
+    final_state = json.loads((run_dir / "state.json").read_text())
+    _atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True}))
     return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)
 
 
@@ -401,7 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--model", default=d.model, help=f"one of {', '.join(available_models())}")
-    p.add_argument("--data", default=None, help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA or data/fer2013)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA or data/fer2013)",
+    )
     p.add_argument("--out", default=None, help="run directory (default: runs/<model>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     g = p.add_argument_group("optimisation")
@@ -425,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cutmix", type=float, default=None, help="cutmix Beta alpha, 0 = off (overrides preset)")
     g.add_argument("--balance", choices=BALANCE_MODES, default=d.balance)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    g.add_argument("--dedupe", action="store_true", help="drop train images also in val/test or with conflicting labels")
+    g.add_argument(
+        "--dedupe", action="store_true", help="drop train images also in val/test or with conflicting labels"
+    )
     g.add_argument("--limit", type=int, default=0, help="train on a stratified subset of N images")
     g.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images instead of stopping")
     g.add_argument("--extra", action="append", default=[], help="extra folder dataset merged into training")
@@ -503,7 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = train(config, resume=args.resume)
     except KeyboardInterrupt:
-        print(f"interrupted; finished epochs are saved: resume with --resume --out {config.out}", file=sys.stderr)
+        print(
+            f"interrupted; finished epochs are saved: resume with --resume --out {config.out}",
+            file=sys.stderr,
+        )
         return 130
     print(f"run: {result.run_dir} ({result.seconds / 60:.1f} min, best val macro-F1 {result.best_val_f1:.4f})")
     if result.test_metrics:

@@ -73,7 +73,18 @@ def test_ferplus_majority_vote_relabels_and_drops(tiny_fer, tmp_path):
     faces = load_faces(tiny_fer)
     csv = tmp_path / "fer2013.csv"
     _write_csv(faces, csv)
-    columns = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"]
+    columns = [
+        "neutral",
+        "happiness",
+        "surprise",
+        "sadness",
+        "anger",
+        "disgust",
+        "fear",
+        "contempt",
+        "unknown",
+        "NF",
+    ]
     lines = ["Usage,Image name," + ",".join(columns)]
     for i in range(len(faces)):
         votes = [0] * 10

@@ -10,8 +10,19 @@ def test_fer2013_order_is_canonical():
 
 @pytest.mark.parametrize(
     "name,expected",
-    [("anger", 0), ("Angry", 0), ("disgusted", 1), ("fearful", 2), ("happiness", 3), ("sadness", 4),
-     ("surprised", 5), ("neutral", 6), ("1", 5), ("4", 3), ("7", 6)],
+    [
+        ("anger", 0),
+        ("Angry", 0),
+        ("disgusted", 1),
+        ("fearful", 2),
+        ("happiness", 3),
+        ("sadness", 4),
+        ("surprised", 5),
+        ("neutral", 6),
+        ("1", 5),
+        ("4", 3),
+        ("7", 6),
+    ],
 )
 def test_aliases_map_to_fer_order(name, expected):
     assert label_index(name) == expected

@@ -14,8 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fer_keras.data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="print counts per split and class and the duplicate report")
-    inspect.add_argument("path", nargs="?", default=None, help="dataset folder or fer2013.csv "
-                         "(default: $FER_KERAS_DATA or data/fer2013)")
+    inspect.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA or data/fer2013)",
+    )
     inspect.add_argument("--ferplus", help="FER+ fer2013new.csv to relabel a fer2013.csv by majority vote")
     inspect.add_argument("--skip-bad", action="store_true", help="skip and count unreadable files")
     inspect.add_argument("--no-cache", action="store_true", help="decode again instead of using the cache")

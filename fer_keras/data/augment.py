@@ -156,9 +156,7 @@ def _mix(images: tf.Tensor, labels: tf.Tensor, cfg: AugmentConfig, seed: tf.Tens
         mask = _box_masks(batch, tf.shape(images)[1], 1.0 - lam, s_box)
         side = tf.cast(tf.shape(images)[1], tf.float32)
         kept = 1.0 - tf.reduce_sum(mask, axis=[1, 2, 3]) / (side * side)  # exact area after rounding
-        return images * (1 - mask) + other_images * mask, labels * kept[:, None] + other_labels * (
-            1 - kept[:, None]
-        )
+        return images * (1 - mask) + other_images * mask, labels * kept[:, None] + other_labels * (1 - kept[:, None])
 
     if cfg.mixup and cfg.cutmix:
         use_mixup = tf.random.stateless_uniform([], s_choice) < 0.5

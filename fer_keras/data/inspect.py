@@ -77,9 +77,7 @@ def format_report(faces: FaceArrays, load: LoadReport | None = None) -> str:
     lines.append(f"  groups of repeated images: {dup.repeated_groups:,}")
     for key, count in dup.cross_split.items():
         lines.append(f"  {key}: {count:,} images (leakage)")
-    lines.append(
-        f"  conflicting labels: {dup.conflicting_groups:,} groups, {dup.conflicting_images:,} images"
-    )
+    lines.append(f"  conflicting labels: {dup.conflicting_groups:,} groups, {dup.conflicting_images:,} images")
     for example in dup.examples:
         lines.append("    e.g. " + " = ".join(example))
     if load is not None:

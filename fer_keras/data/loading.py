@@ -19,7 +19,6 @@ from fer_keras.data.sources import (
     detect_layout,
     list_image_files,
     read_csv,
-    source_files,
 )
 from fer_keras.errors import FerKerasError
 
@@ -206,6 +205,8 @@ def stratified_subset(faces: FaceArrays, n: int, seed: int = 0) -> FaceArrays:
     if len(faces) <= n:
         return faces
     counts = faces.class_counts()
-    stratify = faces.labels if counts[counts > 0].min() >= 2 and n >= len(counts) else None
+    present = int((counts > 0).sum())
+    can_stratify = counts[counts > 0].min() >= 2 and min(n, len(faces) - n) >= present
+    stratify = faces.labels if can_stratify else None
     idx, _ = train_test_split(np.arange(len(faces)), train_size=n, random_state=seed, stratify=stratify)
     return faces.select(np.sort(idx))

@@ -158,8 +158,7 @@ def list_image_files(root: Path, on_error: str = "raise", skipped: Counter | Non
                 continue
             if child.name.lower() not in SPLIT_FOLDERS:
                 raise FerKerasError(
-                    f"unexpected folder {child} next to the split folders; "
-                    f"expected {sorted(set(SPLIT_FOLDERS))}"
+                    f"unexpected folder {child} next to the split folders; expected {sorted(set(SPLIT_FOLDERS))}"
                 )
             split_dirs.append((child, SPLIT_FOLDERS[child.name.lower()]))
     else:
@@ -195,17 +194,13 @@ def read_folder(root: Path, size: int = IMAGE_SIZE, on_error: str = "raise") -> 
     return decode_files(files, [f.path.read_bytes() for f in files], size, on_error, skipped)
 
 
-def decode_files(
-    files: list[ImageFile], blobs: list[bytes], size: int, on_error: str, skipped: Counter
-) -> FaceArrays:
+def decode_files(files: list[ImageFile], blobs: list[bytes], size: int, on_error: str, skipped: Counter) -> FaceArrays:
     """Decode already-read image bytes into FaceArrays, enforcing the error policy."""
     images, keep = [], []
     for i, (file, data) in enumerate(zip(files, blobs, strict=True)):
         image = decode_image(data, size)
         if image is None:
-            _skip_or_raise(
-                on_error, skipped, "corrupt image", f"{file.path} is corrupt, truncated or not an image"
-            )
+            _skip_or_raise(on_error, skipped, "corrupt image", f"{file.path} is corrupt, truncated or not an image")
             continue
         images.append(image)
         keep.append(i)

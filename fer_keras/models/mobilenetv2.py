@@ -73,9 +73,7 @@ def mobilenetv2_backbone(
     for expansion, channels, repeats, stride in blocks:
         for r in range(max(1, math.ceil(repeats * depth))):
             index += 1
-            x = _inverted_residual(
-                x, expansion, _divisible(channels * width), stride if r == 0 else 1, f"block{index}"
-            )
+            x = _inverted_residual(x, expansion, _divisible(channels * width), stride if r == 0 else 1, f"block{index}")
     x = _conv_bn(x, head_channels, 1, 1, "top")
     return keras.Model(inputs, x, name="backbone")
 
@@ -97,16 +95,17 @@ def mobilenetv2(
     from fer_keras.errors import FerKerasError
 
     if weights == "imagenet":
-        raise FerKerasError("mobilenetv2 is the compact 48x48 variant: it has no ImageNet weights "
-                            "(train it from scratch, or pass a .keras/.weights.h5 file)")
+        raise FerKerasError(
+            "mobilenetv2 is the compact 48x48 variant: it has no ImageNet weights "
+            "(train it from scratch, or pass a .keras/.weights.h5 file)"
+        )
     if input_size != INPUT_SIZE:
-        raise FerKerasError(f"mobilenetv2 works at its native {INPUT_SIZE}x{INPUT_SIZE}; "
-                            f"use --stem-stride to trade cost for resolution")
+        raise FerKerasError(
+            f"mobilenetv2 works at its native {INPUT_SIZE}x{INPUT_SIZE}; use --stem-stride to trade cost for resolution"
+        )
     inputs = face_input()
     x = preprocessing_block(input_size, "unit")(inputs)
-    x = mobilenetv2_backbone(
-        width, depth, stem_stride, head_channels=head_channels, full_res_stem=full_res_stem
-    )(x)
+    x = mobilenetv2_backbone(width, depth, stem_stride, head_channels=head_channels, full_res_stem=full_res_stem)(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = classifier(x, num_classes, classifier_activation, dropout)
     model = keras.Model(inputs, outputs, name="mobilenetv2")

@@ -36,9 +36,7 @@ def preprocessing_block(input_size: int = INPUT_SIZE, mode: str = "unit") -> ker
     else:
         # A fixed all-ones 1x1 convolution copies the gray channel into R, G and B.
         layers.append(
-            keras.layers.Conv2D(
-                3, 1, use_bias=False, kernel_initializer="ones", trainable=False, name="gray_to_rgb"
-            )
+            keras.layers.Conv2D(3, 1, use_bias=False, kernel_initializer="ones", trainable=False, name="gray_to_rgb")
         )
         if mode == "torch":
             layers.append(keras.layers.Rescaling(1 / 255.0, name="scale"))

@@ -121,11 +121,7 @@ def read_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             state = state[wrapper]
     if not isinstance(state, dict):
         raise FerKerasError(f"{path} does not hold a state dict")
-    return {
-        k.removeprefix("module."): v.detach().cpu().numpy()
-        for k, v in state.items()
-        if hasattr(v, "detach")
-    }
+    return {k.removeprefix("module."): v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}
 
 
 def load_torchvision_weights(model: keras.Model, path: str | Path) -> dict[str, list[str]]:

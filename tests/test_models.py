@@ -1,0 +1,147 @@
+"""One suite over every registered model: a new family is tested the moment it is registered."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fer_keras.errors import FerKerasError
+from fer_keras.models import available_models, backbone_groups, build, set_trainable_blocks
+from fer_keras.train import TrainConfig, compile_model
+
+MODELS = available_models()
+PARAM_LIMITS = {"mobilenetv2": 500_000, "resnet18": 11_300_000, "vgg16": 15_200_000}
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def model(request):
+    keras.utils.set_random_seed(0)
+    return build(request.param)
+
+
+@pytest.fixture(scope="module")
+def crops(fer_root):
+    from fer_keras.data import load_faces
+
+    faces = load_faces(fer_root / "test")
+    pick = np.linspace(0, len(faces) - 1, 8).astype(int)
+    return faces.images[pick, ..., None].astype(np.float32)
+
+
+def test_registry_has_the_three_families():
+    assert {"vgg16", "resnet18", "mobilenetv2"} <= set(MODELS)
+
+
+def test_input_output_contract(model, crops):
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 7)
+    probs = model.predict(crops, verbose=0)
+    assert probs.shape == (8, 7) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert model.get_layer("preprocessing") is not None and model.get_layer("backbone") is not None
+
+
+def test_parameter_budget(model):
+    assert model.count_params() < PARAM_LIMITS[model.name]
+
+
+def test_keras_and_savedmodel_round_trip(model, crops, tmp_path):
+    expected = model.predict(crops, verbose=0)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")  # safe_mode on: no custom code needed
+    np.testing.assert_allclose(reloaded.predict(crops, verbose=0), expected, atol=1e-5)
+    model.export(str(tmp_path / "saved"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    np.testing.assert_allclose(served.serve(tf.constant(crops)).numpy(), expected, atol=1e-5)
+
+
+def test_staged_fine_tuning_freezes_all_but_last_blocks(model):
+    backbone = model.get_layer("backbone")
+    groups = backbone_groups(backbone)
+    assert len(groups) >= 4
+    set_trainable_blocks(model, 0)
+    assert not backbone.trainable_weights
+    set_trainable_blocks(model, 1)
+    trainable_layers = {layer.name for layer in backbone.layers if layer.trainable_weights}
+    assert trainable_layers and all(name.split("_")[0] == groups[-1] for name in trainable_layers)
+    set_trainable_blocks(model, None)
+
+
+def test_mobilenetv2_default_under_500k_and_configurable():
+    assert build("mobilenetv2").count_params() < 500_000
+    assert build("mobilenetv2", width=0.5).count_params() < build("mobilenetv2").count_params()
+    assert build("mobilenetv2", depth=2.0).count_params() > build("mobilenetv2").count_params()
+    assert build("mobilenetv2", stem_stride=1).get_layer("backbone").output_shape[1] == 6
+
+
+def test_accuracy_metric_is_categorical_not_binary():
+    """A hand-counted batch: 3 of 4 argmax predictions right -> accuracy 0.75.
+
+    The UPF seed's binary accuracy would report ~0.93 here (26 of 28 thresholded entries agree).
+    """
+    model = build("vgg16")
+    compile_model(model, TrainConfig(), steps_per_epoch=1)
+    y_true = np.eye(7, dtype=np.float32)[[0, 3, 5, 6]]
+    y_pred = np.tile(np.linspace(0.01, 0.02, 7, dtype=np.float32), (4, 1))
+    for row, cls in enumerate([0, 3, 5, 2]):  # the last one is wrong ...
+        y_pred[row, cls] = 0.8
+    y_pred[3, 6] = 0.1  # ... but its true class is second: top-2 counts it
+    model.compute_metrics(None, y_true, y_pred)
+    results = {k: float(v) for k, v in model.get_metrics_result().items()}
+    assert results["accuracy"] == pytest.approx(0.75)
+    assert results["top2"] == pytest.approx(1.0)
+    binary = keras.metrics.BinaryAccuracy()
+    binary.update_state(y_true, y_pred)
+    assert float(binary.result()) == pytest.approx(26 / 28)
+
+
+def test_unknown_model_and_bad_option():
+    with pytest.raises(FerKerasError, match="unknown model 'resnet50'"):
+        build("resnet50")
+    with pytest.raises(FerKerasError, match="bad option for model 'vgg16'"):
+        build("vgg16", stem_stride=2)
+
+
+def test_incompatible_weights_file_is_one_line(tmp_path):
+    build("mobilenetv2", width=0.5).save_weights(tmp_path / "half.weights.h5")
+    with pytest.raises(FerKerasError, match="does not fit model mobilenetv2"):
+        build("mobilenetv2", weights=str(tmp_path / "half.weights.h5"))
+
+
+def test_weights_file_round_trip(tmp_path, crops):
+    source = build("mobilenetv2")
+    source.save_weights(tmp_path / "w.weights.h5")
+    loaded = build("mobilenetv2", weights=str(tmp_path / "w.weights.h5"))
+    np.testing.assert_allclose(loaded.predict(crops, verbose=0), source.predict(crops, verbose=0), atol=1e-6)
+
+
+def test_imagenet_weights_offline_names_the_file(monkeypatch, tmp_path):
+    import fer_keras.models.imagenet as imagenet
+
+    monkeypatch.setattr(imagenet, "KERAS_CACHE", tmp_path)
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(FerKerasError, match="place vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"):
+        build("vgg16", weights="imagenet")
+    with pytest.raises(FerKerasError, match="place resnet18-f37072fd.pth"):
+        build("resnet18", weights="imagenet")
+    with pytest.raises(FerKerasError, match="no ImageNet weights"):
+        build("mobilenetv2", weights="imagenet")
+
+
+def test_vgg16_loads_a_local_backbone_h5(tmp_path, crops):
+    """--weights PATH with a Keras-applications style backbone file (the offline ImageNet route)."""
+    backbone = keras.applications.VGG16(include_top=False, weights=None, input_shape=(48, 48, 3))
+    path = tmp_path / "vgg16_notop.h5"
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format  # the layout of Keras' published .h5 files
+
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, backbone)
+    model = build("vgg16", weights=str(path))
+    first_conv = model.get_layer("backbone").get_layer("block1_conv1").get_weights()[0]
+    np.testing.assert_array_equal(first_conv, backbone.get_layer("block1_conv1").get_weights()[0])

@@ -1,0 +1,172 @@
+"""``python -m fer_keras.train``: every model trains one epoch on a 512-image real subset and
+leaves a complete run directory; interruption + --resume equals an uninterrupted seeded run."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from fer_keras.models import available_models, backbone_groups
+from fer_keras.train import TrainConfig, main, train
+
+RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.json", "metrics.json", "logs")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", available_models())
+def test_one_epoch_on_512_images_makes_a_run_directory(name, small_fer, tmp_path, capsys):
+    out = tmp_path / name
+    code = main(
+        [
+            "--model",
+            name,
+            "--data",
+            str(small_fer),
+            "--limit",
+            "512",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    for item in RUN_FILES:
+        assert (out / item).exists(), item
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    history = pd.read_csv(out / "history.csv")
+    assert len(history) == 1 and {"val_f1", "val_accuracy", "loss"} <= set(history.columns)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 84 and len(metrics["confusion_matrix"]) == 7
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == name and config["limit"] == 512
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"test accuracy={metrics['accuracy']:.4f} macro_f1={metrics['macro_f1']:.4f}"
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Simulates Ctrl-C in the middle of an epoch."""
+
+    def __init__(self, epoch: int, batch: int):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise KeyboardInterrupt
+
+
+def _config(data, out, **kw) -> TrainConfig:
+    base = dict(
+        model="mobilenetv2",
+        data=str(data),
+        out=str(out),
+        epochs=3,
+        batch_size=32,
+        limit=320,
+        seed=5,
+        augment="strong",
+        deterministic=True,
+        export=False,
+        verbose=0,
+        model_options={"width": 0.5},
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.slow
+def test_interrupted_then_resumed_equals_uninterrupted(small_fer, tmp_path):
+    straight = train(_config(small_fer, tmp_path / "straight"))
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(small_fer, tmp_path / "resumed"), extra_callbacks=[InterruptAt(epoch=1, batch=4)])
+    state = json.loads((tmp_path / "resumed" / "state.json").read_text())
+    assert state["epoch"] == 1  # epoch 0 finished and saved; epoch 1 was cut short
+    resumed = train(_config(small_fer, tmp_path / "resumed", epochs=3), resume=True)
+
+    assert resumed.history["epoch"] == [0, 1, 2]
+    np.testing.assert_allclose(resumed.history["val_f1"], straight.history["val_f1"], atol=1e-6)
+    a = keras.saving.load_model(tmp_path / "straight" / "last.keras")
+    b = keras.saving.load_model(tmp_path / "resumed" / "last.keras")
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(wa.numpy(), wb.numpy(), atol=1e-6, err_msg=wa.path)
+    assert resumed.test_metrics["accuracy"] == pytest.approx(straight.test_metrics["accuracy"])
+
+
+@pytest.mark.slow
+def test_staged_fine_tuning_and_class_balancing_run(small_fer, tmp_path):
+    result = train(
+        _config(
+            small_fer,
+            tmp_path / "staged",
+            epochs=2,
+            head_epochs=1,
+            unfreeze_blocks=2,
+            balance="weights",
+            augment="light",
+            deterministic=False,
+            model_options={},
+            schedule="plateau",
+            optimizer="sgd",
+        )
+    )
+    assert result.history["epoch"] == [0, 1]
+    model = keras.saving.load_model(tmp_path / "staged" / "last.keras")
+    backbone = model.get_layer("backbone")
+    trainable = {layer.name.split("_")[0] for layer in backbone.layers if layer.trainable_weights}
+    assert trainable == set(backbone_groups(backbone)[-2:]) == {"block11", "top"}
+
+
+def _error_of(argv, capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: ")
+    return err
+
+
+def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
+    assert "unknown model 'resnet50'" in _error_of(["--model", "resnet50", "--data", str(small_fer)], capsys)
+    assert "download FER2013" in _error_of(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")], capsys)
+    keras.utils.set_random_seed(0)
+    from fer_keras.models import build
+
+    build("mobilenetv2", width=0.5).save_weights(tmp_path / "w.weights.h5")
+    err = _error_of(
+        [
+            "--data",
+            str(small_fer),
+            "--limit",
+            "64",
+            "--weights",
+            str(tmp_path / "w.weights.h5"),
+            "--out",
+            str(tmp_path / "r2"),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert "does not fit model mobilenetv2" in err
+    assert "not a run directory" in _error_of(["--resume", "--out", str(tmp_path / "nothing")], capsys)
+
+
+def test_sigterm_becomes_a_clean_interrupt():
+    import os
+    import signal
+
+    from fer_keras.train import _SigtermToInterrupt
+
+    with pytest.raises(KeyboardInterrupt), _SigtermToInterrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        tf.constant(0)  # give the handler a bytecode boundary to run at
