@@ -55,3 +55,16 @@ def small_fer(fer_root, tmp_path_factory) -> Path:
 def tiny_fer(fer_root, tmp_path) -> Path:
     """A writable real subset (6 train / 2 test per class) that a test may damage."""
     return copy_subset(fer_root, tmp_path / "tiny", {"train": 6, "test": 2})
+
+
+@pytest.fixture(scope="session")
+def small_model_file(tmp_path_factory) -> Path:
+    """An untrained half-width MobileNetV2 saved as .keras (for schema and plumbing tests)."""
+    import keras
+
+    from fer_keras.models import build
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "small.keras"
+    build("mobilenetv2", width=0.5).save(path)
+    return path

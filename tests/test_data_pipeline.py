@@ -18,6 +18,8 @@ from fer_keras.data import (
 from fer_keras.errors import FerKerasError
 from fer_keras.labels import NUM_CLASSES
 
+pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
+
 
 @pytest.fixture(scope="module")
 def splits(small_fer):

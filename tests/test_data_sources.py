@@ -13,6 +13,8 @@ from fer_keras.data.sources import decode_image
 from fer_keras.errors import FerKerasError
 from fer_keras.labels import EMOTIONS
 
+pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
+
 
 def test_folder_layout_keeps_fer_order_and_official_subsets(small_fer):
     faces = load_faces(small_fer)

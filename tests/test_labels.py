@@ -3,6 +3,8 @@ import pytest
 from fer_keras.errors import FerKerasError
 from fer_keras.labels import EMOTIONS, label_index
 
+pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
+
 
 def test_fer2013_order_is_canonical():
     assert EMOTIONS == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

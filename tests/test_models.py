@@ -11,6 +11,8 @@ from fer_keras.errors import FerKerasError
 from fer_keras.models import available_models, backbone_groups, build, set_trainable_blocks
 from fer_keras.train import TrainConfig, compile_model
 
+pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
+
 MODELS = available_models()
 PARAM_LIMITS = {"mobilenetv2": 500_000, "resnet18": 11_300_000, "vgg16": 15_200_000}
 

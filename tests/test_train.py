@@ -18,7 +18,9 @@ RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.js
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", available_models())
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.smoke) if n == "mobilenetv2" else n for n in available_models()]
+)
 def test_one_epoch_on_512_images_makes_a_run_directory(name, small_fer, tmp_path, capsys):
     out = tmp_path / name
     code = main(

@@ -1,0 +1,144 @@
+"""The live app driven headless on a generated video and on images: CSV schema, values, summary."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_keras.data import load_faces
+from fer_keras.detect import FaceBox, face_crop
+from fer_keras.labels import EMOTIONS
+from fer_keras.live import CSV_HEADER, main
+from fer_keras.synthetic import make_face_video, score_run
+from fer_keras.track import FaceTracker
+
+SAMPLE = "fer_keras/samples/astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def face_video(small_fer, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("video")
+    video, truth = folder / "faces.mp4", folder / "truth.csv"
+    make_face_video(load_faces(small_fer / "test"), video, truth, frames=45, seed=3)
+    return video, truth
+
+
+@pytest.mark.smoke
+def test_video_headless_csv_and_summary(face_video, small_model_file, tmp_path, capsys):
+    video, truth = face_video
+    out_csv, out_video = tmp_path / "faces.csv", tmp_path / "annotated.mp4"
+    code = main(
+        [
+            "--source",
+            str(video),
+            "--model",
+            str(small_model_file),
+            "--no-display",
+            "--csv",
+            str(out_csv),
+            "--output",
+            str(out_video),
+        ]
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"frames=45 fps=\d+\.\d faces=\d+", lines[-1])
+    assert any(line.startswith("per frame: detect=") for line in lines)
+
+    table = pd.read_csv(out_csv)
+    assert list(table.columns) == CSV_HEADER
+    assert CSV_HEADER[-7:] == [f"p_{e}" for e in EMOTIONS]
+    assert len(table) > 0 and table["frame"].between(0, 44).all()
+    probs = table[[f"p_{e}" for e in EMOTIONS]].to_numpy()
+    assert np.allclose(probs.sum(1), 1.0, atol=2e-3)
+    label_prob = probs[np.arange(len(table)), [EMOTIONS.index(x) for x in table["label"]]]
+    assert np.allclose(label_prob, probs.max(1), atol=1e-4)  # the label is the top class (4-decimal CSV)
+    assert np.allclose(table["confidence"], probs.max(1), atol=1e-4)
+    assert np.allclose(table["time_s"], table["frame"] / 30.0, atol=1e-3)
+    faces_seen = int(lines[-1].rsplit("faces=", 1)[1])
+    assert table["face_id"].nunique() == faces_seen
+
+    scores = score_run(truth, out_csv)
+    assert scores["recall"] > 0.3  # Haar finds pasted FER2013 faces (the benchmark measures how well)
+
+    capture = cv2.VideoCapture(str(out_video))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 45
+    capture.release()
+
+
+def test_image_source_prints_json_per_face(small_model_file, capsys, tmp_path):
+    annotated = tmp_path / "annotated.jpg"
+    assert main(["--source", SAMPLE, "--model", str(small_model_file), "--output", str(annotated)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(records) == 1
+    face = records[0]
+    assert set(face) == {"face_id", "box", "label", "confidence", "probs"}
+    assert 150 < face["box"]["x"] < 200 and 40 < face["box"]["y"] < 90  # Eileen Collins' face
+    assert face["label"] in EMOTIONS and abs(sum(face["probs"].values()) - 1) < 1e-3
+    assert cv2.imread(str(annotated)).shape == (512, 512, 3)
+
+
+def test_folder_source_and_frame_without_faces(small_model_file, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), cv2.imread(SAMPLE))
+    cv2.imwrite(str(folder / "blank.png"), np.full((200, 200, 3), 128, np.uint8))
+    assert main(["--source", str(folder), "--model", str(small_model_file)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["image"].endswith("a.jpg") for r in records] == [True]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--source", "7"], "cannot open camera 7"),
+        (["--source", "missing.mp4"], "source missing.mp4 does not exist"),
+        (["--source", SAMPLE, "--model", "nope.keras"], "model nope.keras does not exist"),
+        (["--source", SAMPLE, "--detector", "dnn", "--model", "nope"], "does not exist"),
+    ],
+)
+def test_errors_are_one_line(argv, message, small_model_file, capsys):
+    if "--model" not in argv:
+        argv = [*argv, "--model", str(small_model_file)]
+    assert main([*argv, "--no-display"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_unreadable_video(tmp_path, small_model_file, capsys):
+    fake = tmp_path / "clip.mp4"
+    fake.write_text("not a video")
+    assert main(["--source", str(fake), "--model", str(small_model_file), "--no-display"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read video" in err or "no frames could be read" in err
+
+
+def test_tracker_keeps_ids_and_smooths_flicker():
+    tracker = FaceTracker(smoothing=0.7)
+    happy, sad = np.eye(7)[3] * 0.6 + 0.4 / 7, np.eye(7)[4] * 0.6 + 0.4 / 7
+    labels, ids = [], set()
+    for frame in range(20):
+        box = FaceBox(100 + frame, 100, 80, 80)
+        probs = sad if frame % 4 == 3 else happy  # a flickering raw prediction
+        (track,) = tracker.update([box], probs[None])
+        labels.append(int(track.probs.argmax()))
+        ids.add(track.face_id)
+    assert ids == {0}
+    assert labels == [3] * 20  # smoothed: stays happy through the single-frame 'sad' blips
+    unsmoothed = FaceTracker(smoothing=0.0)
+    raw = [
+        int(unsmoothed.update([FaceBox(100, 100, 80, 80)], (sad if f % 4 == 3 else happy)[None])[0].probs.argmax())
+        for f in range(8)
+    ]
+    assert raw == [3, 3, 3, 4, 3, 3, 3, 4]
+
+
+def test_face_crop_at_the_frame_edge_is_square():
+    gray = np.arange(100 * 120, dtype=np.uint32).reshape(100, 120).astype(np.uint8)
+    crop = face_crop(gray, FaceBox(-10, 80, 40, 40), margin=0.2)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8

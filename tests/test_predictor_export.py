@@ -1,0 +1,98 @@
+"""One loader for .keras / SavedModel / .tflite / run dirs, and exports that agree with the source."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from fer_keras.data import load_faces
+from fer_keras.errors import FerKerasError
+from fer_keras.export import export, main
+from fer_keras.models import build
+from fer_keras.predictor import load_predictor
+
+
+@pytest.fixture(scope="module")
+def test_crops(small_fer):
+    return load_faces(small_fer / "test").images[:32]
+
+
+@pytest.fixture(scope="module")
+def reference(small_model_file, test_crops):
+    return load_predictor(small_model_file)(test_crops)
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(
+    "fmt,quantize,atol",
+    [("savedmodel", "none", 1e-5), ("keras", "none", 1e-6), ("tflite", "none", 1e-4), ("tflite", "float16", 2e-2)],
+)
+def test_exports_agree_with_the_keras_model(small_model_file, test_crops, reference, tmp_path, fmt, quantize, atol):
+    suffix = {"savedmodel": "", "keras": ".keras", "tflite": ".tflite"}[fmt]
+    target = export(small_model_file, fmt, tmp_path / f"m{suffix}", quantize)
+    probs = load_predictor(target)(test_crops)
+    assert probs.shape == (32, 7) and np.allclose(probs.sum(1), 1, atol=1e-3)
+    np.testing.assert_allclose(probs, reference, atol=atol)
+
+
+def test_int8_export_calibrates_on_train_and_reports_the_change(small_model_file, small_fer, tmp_path, capsys):
+    target = tmp_path / "m_int8.tflite"
+    code = main(
+        [
+            "--model",
+            str(small_model_file),
+            "--format",
+            "tflite",
+            "--quantize",
+            "int8",
+            "--out",
+            str(target),
+            "--data",
+            str(small_fer),
+        ]
+    )
+    assert code == 0 and target.exists()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(
+        r"export: +accuracy=0\.\d{4} macro_f1=0\.\d{4} \(accuracy change [+-]\d+\.\d\d points\)", lines[-1]
+    )
+    assert target.stat().st_size < (small_model_file.stat().st_size)
+
+
+def test_run_directory_resolves_to_its_model(small_model_file, tmp_path, test_crops, reference):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "best.keras").write_bytes(small_model_file.read_bytes())
+    np.testing.assert_allclose(load_predictor(run)(test_crops), reference, atol=1e-6)
+
+
+def test_model_with_wrong_output_size(tmp_path):
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "five.keras"
+    build("mobilenetv2", width=0.35, num_classes=5).save(path)
+    with pytest.raises(FerKerasError, match="gives 5 outputs; an emotion model must give 7"):
+        load_predictor(path)
+
+
+def test_missing_and_unsupported_models(tmp_path):
+    with pytest.raises(FerKerasError, match="does not exist"):
+        load_predictor(tmp_path / "nope.keras")
+    bad = tmp_path / "model.pkl"
+    bad.write_bytes(b"x")
+    with pytest.raises(FerKerasError, match="unsupported model file"):
+        load_predictor(bad)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(FerKerasError, match="cannot load Keras model"):
+        load_predictor(broken)
+
+
+def test_bad_export_options(small_model_file):
+    with pytest.raises(FerKerasError, match="--quantize applies to --format tflite only"):
+        export(small_model_file, "keras", quantize="int8")
+    with pytest.raises(FerKerasError, match="needs --data"):
+        export(small_model_file, "tflite", quantize="int8")
