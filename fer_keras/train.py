@@ -217,10 +217,12 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     """After every epoch: ``last.keras`` (weights, optimizer) and ``state.json`` (epoch, best
     val macro-F1, dropout RNG states), each written atomically."""
 
-    def __init__(self, run_dir: Path, best: float | None):
+    def __init__(self, run_dir: Path, best: float | None, seconds_before: float = 0.0):
         super().__init__()
         self.run_dir = run_dir
         self.best = best
+        self.seconds_before = seconds_before  # training time of earlier (interrupted) sessions
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(MONITOR)
@@ -233,13 +235,14 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "epoch": epoch + 1,
             "best_val_f1": self.best,
             "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
+            "train_seconds": round(self.seconds_before + time.perf_counter() - self.started, 1),
         }
         _atomic_write(self.run_dir / "state.json", json.dumps(state))
 
 
-def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resuming: bool) -> list:
+def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resuming: bool, seconds: float) -> list:
     callbacks = [
-        ResumeCheckpoint(run_dir, best),
+        ResumeCheckpoint(run_dir, best, seconds),
         keras.callbacks.ModelCheckpoint(
             run_dir / "best.keras",
             monitor=MONITOR,
@@ -374,7 +377,8 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             train_ds, _ = train_dataset(
                 splits.train, config.batch_size, config.seed, augment, config.balance, first, end
             )
-            callbacks = make_callbacks(config, run_dir, best, resuming=done > 0 or first > 0)
+            seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
+            callbacks = make_callbacks(config, run_dir, best, resuming=done > 0 or first > 0, seconds=seconds_before)
             model.fit(
                 train_ds,
                 epochs=end,
@@ -393,14 +397,20 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
 
     history = _read_history(run_dir / "history.csv")
     best_model = keras.saving.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
+    seconds = time.perf_counter() - started
     test_metrics = None
     if len(splits.test):
         test_metrics = classification_metrics(splits.test.labels, predict_probs(best_model, splits.test))
-        test_metrics.update(split="test", data_hash=splits.data_hash, params=int(best_model.count_params()))
+        test_metrics.update(
+            split="test",
+            data_hash=splits.data_hash,
+            params=int(best_model.count_params()),
+            best_val_f1=best,
+            train_seconds=round(seconds + float(state.get("train_seconds", 0.0)), 1),
+        )
         _atomic_write(run_dir / "metrics.json", json.dumps(test_metrics, indent=2))
     if config.export:
         best_model.export(str(run_dir / "saved_model"), verbose=False)
-    seconds = time.perf_counter() - started
     final_state = json.loads((run_dir / "state.json").read_text())
     _atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True}))
     return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)

@@ -1,0 +1,79 @@
+"""The ablation table: ``python -m fer_keras.compare RUN_DIR...`` prints one markdown row per run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.labels import EMOTIONS
+
+KEY_OPTIONS = (
+    "optimizer",
+    "learning_rate",
+    "schedule",
+    "epochs",
+    "batch_size",
+    "augment",
+    "balance",
+    "label_smoothing",
+    "weight_decay",
+)
+
+
+def run_row(run: Path) -> dict:
+    """What one run directory says about itself (config.json + metrics.json)."""
+    config_path, metrics_path = run / "config.json", run / "metrics.json"
+    if not config_path.exists():
+        raise FerKerasError(f"{run} is not a run directory (no config.json)")
+    if not metrics_path.exists():
+        raise FerKerasError(f"{run} has no metrics.json yet (unfinished run?)")
+    config, metrics = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
+    options = ", ".join(f"{k}={config[k]}" for k in KEY_OPTIONS if k in config)
+    extra = config.get("model_options") or {}
+    if extra:
+        options += ", " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    return {
+        "run": run.name,
+        "model": config["model"],
+        "params": metrics.get("params"),
+        "options": options,
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "per_class_f1": [metrics["per_class"][e]["f1"] for e in EMOTIONS],
+        "minutes": metrics.get("train_seconds", float("nan")) / 60,
+    }
+
+
+def markdown_table(runs: list[Path]) -> str:
+    rows = sorted((run_row(r) for r in runs), key=lambda r: -r["macro_f1"])
+    header = ["run", "model", "params", "hyper-parameters", "accuracy", "macro-F1", *EMOTIONS, "train min"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        params = f"{r['params']:,}" if r["params"] else "?"
+        cells = [
+            r["run"],
+            r["model"],
+            params,
+            r["options"],
+            f"{r['accuracy']:.4f}",
+            f"{r['macro_f1']:.4f}",
+            *(f"{f:.3f}" for f in r["per_class_f1"]),
+            f"{r['minutes']:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fer_keras.compare", description=__doc__.split(":")[0])
+    p.add_argument("runs", nargs="+", type=Path, help="run directories made by fer_keras.train")
+    args = p.parse_args(argv)
+    print(markdown_table(args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
