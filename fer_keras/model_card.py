@@ -1,0 +1,140 @@
+"""Ship a trained run: ``python -m fer_keras.model_card --run RUN --name mobilenetv2 --data PATH``.
+
+Writes ``saved_models/NAME.keras``, ``saved_models/NAME/`` (SavedModel, the live app's default),
+``saved_models/NAME.tflite``, ``saved_models/NAME_confusion_matrix.png`` and the card
+``saved_models/NAME.json``: the command that trained it, the data hash, parameters, FLOPs,
+test accuracy / macro-F1 / per-class F1, batch-1 latency per format and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.evaluate import predict, select_split
+from fer_keras.export import export, load_keras_model
+from fer_keras.flops import macs_per_image
+from fer_keras.labels import EMOTIONS
+from fer_keras.metrics import classification_metrics, summary_line
+from fer_keras.plots import confusion_matrix_png
+from fer_keras.predictor import load_predictor
+
+
+def batch1_latency_ms(path: Path, crop: np.ndarray, repeats: int = 300) -> float:
+    """Median milliseconds of one single-crop call (after warm-up)."""
+    predictor = load_predictor(path)
+    for _ in range(20):
+        predictor(crop)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictor(crop)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def train_command(config: dict) -> str:
+    """The ``python -m fer_keras.train`` command that reproduces a run's config."""
+    from fer_keras.train import TrainConfig
+
+    default = TrainConfig()
+    flags = [f"--model {config['model']}", "--data $FER_KERAS_DATA"]
+    skip = {"model", "data", "out", "verbose", "model_options", "export", "extra"}
+    for key, value in config.items():
+        if key in skip or getattr(default, key, None) == value:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + key.replace("_", "-"))
+        else:
+            flags.append(f"{flag} {value}")
+    for key, value in (config.get("model_options") or {}).items():
+        flags.append(f"--{key.replace('_', '-')} {value}")
+    return "python -m fer_keras.train " + " ".join(flags)
+
+
+def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models")) -> dict:
+    """Copy, export, evaluate and describe one run's best checkpoint."""
+    best = run / "best.keras"
+    config_path = run / "config.json"
+    if not best.exists() or not config_path.exists():
+        raise FerKerasError(f"{run} has no best.keras / config.json: is it a finished run directory?")
+    out.mkdir(parents=True, exist_ok=True)
+    keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
+    shutil.copyfile(best, keras_path)
+    if saved_path.exists():
+        shutil.rmtree(saved_path)
+    export(keras_path, "savedmodel", saved_path)
+    export(keras_path, "tflite", tflite_path)
+
+    test = select_split(data, "test")
+    model = load_keras_model(keras_path)
+    metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
+    flip = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images, "flip"))
+    confusion_matrix_png(
+        np.array(metrics["confusion_matrix"]),
+        out / f"{name}_confusion_matrix.png",
+        f"{name} on FER2013 test ({metrics['n']} images): accuracy {metrics['accuracy']:.3f}, "
+        f"macro-F1 {metrics['macro_f1']:.3f}",
+    )
+    crop = test.images[:1]
+    config = json.loads(config_path.read_text())
+    run_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
+    card = {
+        "name": name,
+        "date": datetime.date.today().isoformat(),
+        "architecture": config["model"],
+        "model_options": config.get("model_options", {}),
+        "parameters": int(model.count_params()),
+        "mflops_per_image": round(2 * macs_per_image(model) / 1e6, 1),
+        "input": "raw 48x48 grayscale crop, float32 0..255, shape (N, 48, 48, 1)",
+        "output": f"7 probabilities in FER2013 order: {', '.join(EMOTIONS)}",
+        "train_command": train_command(config),
+        "train_minutes_2core_cpu": round(run_metrics.get("train_seconds", float("nan")) / 60, 1),
+        "data": "FER2013 (Kaggle folder layout): train 28,709 (val carved from it, 10%, seed 0), test 3,589",
+        "data_hash": run_metrics.get("data_hash", ""),
+        "selection": "best validation macro-F1 epoch (never the test split)",
+        "test": {
+            "accuracy": round(metrics["accuracy"], 4),
+            "macro_f1": round(metrics["macro_f1"], 4),
+            "top2_accuracy": round(metrics["top2_accuracy"], 4),
+            "ece": round(metrics["ece"], 4),
+            "per_class_f1": {e: round(metrics["per_class"][e]["f1"], 4) for e in EMOTIONS},
+            "tta_flip": {"accuracy": round(flip["accuracy"], 4), "macro_f1": round(flip["macro_f1"], 4)},
+        },
+        "confusion_matrix_image": f"{name}_confusion_matrix.png",
+        "batch1_latency_ms": {
+            "savedmodel": round(batch1_latency_ms(saved_path, crop), 3),
+            "keras": round(batch1_latency_ms(keras_path, crop), 3),
+            "tflite": round(batch1_latency_ms(tflite_path, crop), 3),
+        },
+        "files": {"savedmodel": f"{name}/", "keras": f"{name}.keras", "tflite": f"{name}.tflite"},
+    }
+    (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    card["summary"] = summary_line(metrics)
+    return card
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fer_keras.model_card", description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", default="saved_models", type=Path)
+    args = p.parse_args(argv)
+    card = ship(args.run, args.name, args.data, args.out)
+    print(json.dumps({k: v for k, v in card.items() if k != "summary"}, indent=2))
+    print(card["summary"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The models in saved_models/: every artefact loads, they agree with each other on real crops,
+their card's test figures reproduce, and clear examples get plausible top-2 predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_keras.data import load_faces
+from fer_keras.evaluate import predict
+from fer_keras.labels import EMOTIONS
+from fer_keras.metrics import classification_metrics
+from fer_keras.predictor import DEFAULT_MODEL, load_predictor
+
+SAVED = Path(__file__).resolve().parents[1] / "saved_models"
+CARDS = sorted(SAVED.glob("*.json"))
+
+
+def test_the_default_model_is_shipped():
+    assert DEFAULT_MODEL == SAVED / "mobilenetv2"
+    assert (DEFAULT_MODEL / "saved_model.pb").exists()
+    assert (SAVED / "mobilenetv2.json") in CARDS
+
+
+@pytest.fixture(scope="module")
+def test_faces(fer_root):
+    return load_faces(fer_root / "test")
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("card_path", CARDS, ids=[c.stem for c in CARDS])
+def test_artefacts_agree_on_real_crops(card_path, test_faces):
+    card = json.loads(card_path.read_text())
+    crops = test_faces.images[:: len(test_faces) // 64][:64]
+    outputs = {fmt: load_predictor(SAVED / rel)(crops) for fmt, rel in card["files"].items()}
+    reference = outputs["keras"]
+    assert reference.shape == (64, 7) and np.allclose(reference.sum(1), 1, atol=1e-4)
+    for fmt, probs in outputs.items():
+        np.testing.assert_allclose(probs, reference, atol=1e-4, err_msg=fmt)
+
+
+@pytest.mark.parametrize("card_path", CARDS, ids=[c.stem for c in CARDS])
+def test_card_figures_reproduce_on_the_test_split(card_path, test_faces):
+    card = json.loads(card_path.read_text())
+    if card["architecture"] == "mobilenetv2":
+        assert card["parameters"] < 500_000
+    probs = predict(load_predictor(SAVED / card["files"]["savedmodel"]), test_faces.images)
+    metrics = classification_metrics(test_faces.labels, probs)
+    assert metrics["n"] == 3589
+    assert metrics["accuracy"] == pytest.approx(card["test"]["accuracy"], abs=1e-4)
+    assert metrics["macro_f1"] == pytest.approx(card["test"]["macro_f1"], abs=1e-4)
+    assert (SAVED / card["confusion_matrix_image"]).exists()
+
+
+@pytest.mark.parametrize("emotion", ["happy", "surprise"])
+def test_clear_expressions_get_plausible_top2(emotion, test_faces):
+    predictor = load_predictor(DEFAULT_MODEL)
+    crops = test_faces.images[test_faces.labels == EMOTIONS.index(emotion)][:40]
+    top2 = np.argsort(-predictor(crops), axis=1)[:, :2]
+    hit_rate = np.mean([EMOTIONS.index(emotion) in row for row in top2])
+    assert hit_rate >= 0.8, f"{emotion}: true class in top-2 for only {hit_rate:.0%} of 40 test crops"
+
+
+def test_the_bundled_sample_photo_is_happy():
+    """Eileen Collins smiles in the public-domain NASA portrait the README's first command uses."""
+    import cv2
+
+    from fer_keras.detect import make_detector
+    from fer_keras.live import EmotionPipeline
+
+    frame = cv2.imread(str(Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"))
+    faces = EmotionPipeline(load_predictor(DEFAULT_MODEL), make_detector("haar")).classify(frame, track=False)
+    assert [f.label for f in faces] == ["happy"]

@@ -1,0 +1,101 @@
+"""``python -m fer_keras.tune``: a small real search, resume after an interruption, a chief with
+two workers on loopback, and one-line errors for bad tuners and search spaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fer_keras.tune import FerHyperModel, main
+
+SPACE = Path(__file__).resolve().parents[1] / "tuning" / "mobilenetv2.json"
+
+
+def _argv(data, out, trials=2, extra=()):
+    return [
+        "--model",
+        "mobilenetv2",
+        "--data",
+        str(data),
+        "--space",
+        str(SPACE),
+        "--tuner",
+        "random",
+        "--max-trials",
+        str(trials),
+        "--epochs",
+        "1",
+        "--limit",
+        "256",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "search"
+    original_fit = FerHyperModel.fit
+    calls = {"n": 0}
+
+    def interrupted_second_trial(self, hp, model, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C during trial 2
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(FerHyperModel, "fit", interrupted_second_trial)
+    assert main(_argv(small_fer, out)) == 130
+    first = json.loads(next(out.glob("search/trial_*/trial.json")).read_text())
+    assert first["status"] == "COMPLETED"
+
+    monkeypatch.setattr(FerHyperModel, "fit", original_fit)
+    assert main(_argv(small_fer, out)) == 0  # the same command continues
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 2 and (table["status"] == "COMPLETED").all()
+    assert list(table["val_macro_f1"]) == sorted(table["val_macro_f1"], reverse=True)
+    kept = table[table["trial"] == int(first["trial_id"])]["val_macro_f1"].item()
+    assert kept == pytest.approx(first["score"])  # the finished trial was kept, not re-run
+    assert {"optimizer", "learning_rate", "weight_decay", "dropout", "width", "seconds"} <= set(table.columns)
+    best = json.loads((out / "best_hyperparameters.json").read_text())
+    assert best["val_macro_f1"] == pytest.approx(table["val_macro_f1"].max())
+    assert (out / "trials.md").read_text().startswith("| trial | status | val_macro_f1 |")
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("trials=2 completed=2 best_val_macro_f1=")
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
+    out = tmp_path / "distributed"
+    assert main(_argv(small_fer, out, trials=3, extra=("--workers", "2"))) == 0
+    table = pd.read_csv(out / "trials.csv")
+    assert sorted(table["trial"]) == [0, 1, 2] and (table["status"] == "COMPLETED").all()
+    runs = [p for p in (out / "tensorboard").iterdir() if p.is_dir()]
+    assert len(runs) == 3  # one TensorBoard log directory per trial: each ran exactly once
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{not json", "malformed search space"),
+        ('{"hyperparameters": {"learning_rate": {"type": "float", "min": 0.1, "max": 0.01}}}', "empty range"),
+        ('{"hyperparameters": {"optimizer": {"type": "choice", "values": []}}}', "non-empty 'values'"),
+        ('{"hyperparameters": {"colour": {"type": "choice", "values": [1]}}}', "not a training setting"),
+        ('{"fixed": {}}', "needs a 'hyperparameters' mapping"),
+    ],
+)
+def test_bad_search_space(content, message, tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text(content)
+    assert main(["--space", str(space), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_unknown_tuner(tmp_path, capsys):
+    assert main(["--space", str(SPACE), "--tuner", "grid", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown --tuner 'grid'" in capsys.readouterr().err
