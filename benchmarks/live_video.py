@@ -25,6 +25,7 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--detector", default="haar")
     p.add_argument("--margin", type=float, default=0.1)
+    p.add_argument("--detect-every", type=int, default=1)
     p.add_argument("--frames", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -34,13 +35,16 @@ def main() -> None:
         video, truth, out = Path(tmp, "faces.mp4"), Path(tmp, "truth.csv"), Path(tmp, "app.csv")
         make_face_video(faces, video, truth, frames=args.frames, seed=args.seed)
         options = {"downscale": 2.0} if args.detector == "haar" else {}
-        pipeline = EmotionPipeline(load_predictor(args.model), make_detector(args.detector, **options), args.margin)
+        detector = make_detector(args.detector, **options)
+        pipeline = EmotionPipeline(load_predictor(args.model), detector, args.margin, detect_every=args.detect_every)
         summary = run_video(pipeline, str(video), display=False, csv_path=str(out))
         scores = score_run(truth, out)
     result = {
         "detector": args.detector,
         "model": str(args.model or "saved_models/mobilenetv2"),
         "split": args.split,
+        "detect_every": args.detect_every,
+        "margin": args.margin,
         "frames": summary.frames,
         "fps": round(summary.fps, 1),
         "stage_ms": {k: round(v, 2) for k, v in summary.stage_ms.items()},

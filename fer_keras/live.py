@@ -127,14 +127,22 @@ class StageTimer:
 class EmotionPipeline:
     """Detector + predictor (+ tracker for video): one call per frame."""
 
-    def __init__(self, predictor: EmotionPredictor, detector, margin: float = 0.1, smoothing: float = 0.6):
+    def __init__(
+        self, predictor: EmotionPredictor, detector, margin: float = 0.1, smoothing: float = 0.6, detect_every: int = 1
+    ):
         self.predictor, self.detector, self.margin = predictor, detector, margin
+        self.detect_every = max(1, detect_every)
         self.tracker = FaceTracker(smoothing=smoothing)
         self.timer = StageTimer()
+        self._frames_seen = 0
 
     def classify(self, frame: np.ndarray, track: bool = True) -> list[FaceResult]:
         t0 = time.perf_counter()
-        boxes = self.detector(frame)
+        # Between detections (``detect_every`` > 1) the faces tracked in the last frame are re-classified
+        # in place: detection is the costly stage, faces move little in 1/30 s.
+        reuse = track and self._frames_seen % self.detect_every != 0
+        boxes = [t.box for t in self.tracker.tracks if t.missed == 0] if reuse else self.detector(frame)
+        self._frames_seen += 1
         t1 = time.perf_counter()
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         crops = np.stack([face_crop(gray, b, self.margin) for b in boxes]) if boxes else np.zeros((0, 48, 48))
@@ -334,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=DETECTORS, default="haar")
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
     p.add_argument("--margin", type=float, default=0.1, help="crop margin around the face box, per side")
+    p.add_argument("--detect-every", type=int, default=1, help="run the detector every N frames (video)")
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in the per-face average")
     p.add_argument("--no-display", action="store_true", help="no window (headless)")
     p.add_argument("--output", help="annotated video (.mp4) or image file / folder for image sources")
@@ -346,7 +355,9 @@ def make_pipeline(args: argparse.Namespace) -> EmotionPipeline:
     predictor = load_predictor(args.model)
     options = {"downscale": args.downscale} if args.detector == "haar" else {}
     detector = make_detector(args.detector, **options)
-    return EmotionPipeline(predictor, detector, margin=args.margin, smoothing=args.smoothing)
+    return EmotionPipeline(
+        predictor, detector, margin=args.margin, smoothing=args.smoothing, detect_every=args.detect_every
+    )
 
 
 @cli_main

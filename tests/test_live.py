@@ -142,3 +142,20 @@ def test_face_crop_at_the_frame_edge_is_square():
     gray = np.arange(100 * 120, dtype=np.uint32).reshape(100, 120).astype(np.uint8)
     crop = face_crop(gray, FaceBox(-10, 80, 40, 40), margin=0.2)
     assert crop.shape == (48, 48) and crop.dtype == np.uint8
+
+
+def test_detect_every_n_frames_reuses_tracked_boxes(small_model_file):
+    from fer_keras.live import EmotionPipeline
+    from fer_keras.predictor import load_predictor
+
+    calls = []
+
+    def detector(frame):
+        calls.append(1)
+        return [FaceBox(20, 20, 60, 60)]
+
+    pipeline = EmotionPipeline(load_predictor(small_model_file), detector, detect_every=3)
+    frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    results = [pipeline.classify(frame) for _ in range(9)]
+    assert len(calls) == 3  # frames 0, 3, 6
+    assert all(len(r) == 1 and r[0].face_id == 0 for r in results)

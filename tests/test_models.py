@@ -75,6 +75,9 @@ def test_mobilenetv2_default_under_500k_and_configurable():
     assert build("mobilenetv2", width=0.5).count_params() < build("mobilenetv2").count_params()
     assert build("mobilenetv2", depth=2.0).count_params() > build("mobilenetv2").count_params()
     assert build("mobilenetv2", stem_stride=1).get_layer("backbone").output_shape[1] == 6
+    upsampled = build("mobilenetv2", input_size=96)  # the resolution ablation: same weights, 4x the pixels
+    assert upsampled.input_shape == (None, 48, 48, 1) and upsampled.get_layer("backbone").output_shape[1] == 6
+    assert upsampled.count_params() == build("mobilenetv2").count_params()
 
 
 def test_accuracy_metric_is_categorical_not_binary():

@@ -11,6 +11,7 @@ import math
 
 import keras
 
+from fer_keras.errors import FerKerasError
 from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.head import classifier, load_keras_weights
 from fer_keras.models.preprocessing import INPUT_SIZE, face_input, preprocessing_block
@@ -60,9 +61,10 @@ def mobilenetv2_backbone(
     head_channels: int = 128,
     full_res_stem: bool = False,
     blocks: tuple[tuple[int, int, int, int], ...] = DEFAULT_BLOCKS,
+    input_size: int = INPUT_SIZE,
 ) -> keras.Model:
-    """The convolutional trunk: (48, 48, 1) scaled input -> (H, W, head_channels) features."""
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="scaled_face")
+    """The convolutional trunk: (S, S, 1) scaled input -> (H, W, head_channels) features."""
+    inputs = keras.Input((input_size, input_size, 1), name="scaled_face")
     if stem_stride == 2 and full_res_stem:
         # One cheap 3x3 conv at full 48x48 resolution before downsampling keeps the finest detail.
         inputs_x = _conv_bn(inputs, _divisible(stem_channels * width / 2), 3, 1, "stem_full")
@@ -91,21 +93,22 @@ def mobilenetv2(
     input_size: int = INPUT_SIZE,
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
-    """Compact MobileNetV2 from scratch on raw 48x48 grayscale crops (0..255) -> 7 probabilities."""
-    from fer_keras.errors import FerKerasError
+    """Compact MobileNetV2 from scratch on raw 48x48 grayscale crops (0..255) -> 7 probabilities.
 
+    ``input_size`` > 48 upsamples the crop in-graph (more compute per image, finer feature maps).
+    """
     if weights == "imagenet":
         raise FerKerasError(
             "mobilenetv2 is the compact 48x48 variant: it has no ImageNet weights "
             "(train it from scratch, or pass a .keras/.weights.h5 file)"
         )
-    if input_size != INPUT_SIZE:
-        raise FerKerasError(
-            f"mobilenetv2 works at its native {INPUT_SIZE}x{INPUT_SIZE}; use --stem-stride to trade cost for resolution"
-        )
+    if input_size < 32:
+        raise FerKerasError(f"mobilenetv2 needs an input size of at least 32, got {input_size}")
     inputs = face_input()
     x = preprocessing_block(input_size, "unit")(inputs)
-    x = mobilenetv2_backbone(width, depth, stem_stride, head_channels=head_channels, full_res_stem=full_res_stem)(x)
+    x = mobilenetv2_backbone(
+        width, depth, stem_stride, head_channels=head_channels, full_res_stem=full_res_stem, input_size=input_size
+    )(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = classifier(x, num_classes, classifier_activation, dropout)
     model = keras.Model(inputs, outputs, name="mobilenetv2")
