@@ -177,3 +177,29 @@ def test_decode_resizes_other_sizes():
     ok, png = cv2.imencode(".png", np.full((100, 80, 3), 200, np.uint8))
     image = decode_image(png.tobytes())
     assert image.shape == (48, 48) and image.dtype == np.uint8 and int(image.mean()) in (199, 200, 201)
+
+
+def test_extra_dataset_goes_into_training_only(small_fer, tiny_fer):
+    base = load_splits(small_fer, seed=0)
+    merged = load_splits(small_fer, seed=0, extra=[tiny_fer / "train"])
+    assert len(merged.train) == len(base.train) + 7 * 6
+    assert len(merged.val) == len(base.val) and len(merged.test) == len(base.test)
+    assert set(merged.train.splits) == {"train"}
+
+
+def test_dedupe_drops_leaks_and_label_conflicts(tiny_fer):
+    happy = sorted((tiny_fer / "train" / "happy").iterdir())
+    shutil.copy2(happy[0], tiny_fer / "test" / "happy" / "PublicTest_leak.jpg")  # a train image leaks into test
+    shutil.copy2(happy[1], tiny_fer / "train" / "sad" / "Training_conflict.jpg")  # same face, two labels
+    shutil.copy2(happy[2], tiny_fer / "train" / "happy" / "Training_copy.jpg")  # an exact repeat
+    plain = load_splits(tiny_fer, val_fraction=0.01, seed=0)
+    clean = load_splits(tiny_fer, val_fraction=0.01, seed=0, dedupe=True)
+    dropped = len(plain.train) - len(clean.train)
+    assert clean.train.skipped["dedupe: conflicting labels"] >= 1
+    assert dropped == sum(v for k, v in clean.train.skipped.items() if k.startswith("dedupe"))
+    from fer_keras.data import pixel_hashes
+
+    test_hashes = set(pixel_hashes(clean.test.images))
+    assert not test_hashes & set(pixel_hashes(clean.train.images))
+    train_hashes = pixel_hashes(clean.train.images)
+    assert len(set(train_hashes)) == len(train_hashes)

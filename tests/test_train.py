@@ -172,3 +172,11 @@ def test_sigterm_becomes_a_clean_interrupt():
     with pytest.raises(KeyboardInterrupt), _SigtermToInterrupt():
         os.kill(os.getpid(), signal.SIGTERM)
         tf.constant(0)  # give the handler a bytecode boundary to run at
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains(small_fer, tmp_path):
+    result = train(
+        _config(small_fer, tmp_path / "mirrored", epochs=1, limit=128, distribute="mirrored", deterministic=False)
+    )
+    assert result.history["epoch"] == [0] and (tmp_path / "mirrored" / "best.keras").exists()

@@ -126,6 +126,12 @@ def dedupe_train(train: FaceArrays, held_out: list[FaceArrays]) -> tuple[FaceArr
     return cleaned, removed
 
 
+def _relabel_split(faces: FaceArrays, name: str) -> FaceArrays:
+    """The same rows marked as split ``name`` (a new array: "all" has a dtype too short for "train")."""
+    faces.splits = np.full(len(faces), name)
+    return faces
+
+
 @dataclass
 class Splits:
     """The three arrays training needs; ``test`` may be empty for a single-folder dataset."""
@@ -159,18 +165,20 @@ def make_splits(
         if not 0 < val_fraction < 1:
             raise FerKerasError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
         counts = train.class_counts()
-        stratify = train.labels if counts[counts > 0].min() >= 2 else None
+        present = int((counts > 0).sum())
+        n_val = int(np.ceil(val_fraction * len(train)))
+        can_stratify = counts[counts > 0].min() >= 2 and min(n_val, len(train) - n_val) >= present
         idx_train, idx_val = train_test_split(
-            np.arange(len(train)), test_size=val_fraction, random_state=seed, stratify=stratify
+            np.arange(len(train)),
+            test_size=val_fraction,
+            random_state=seed,
+            stratify=train.labels if can_stratify else None,
         )
-        val = train.select(np.sort(idx_val))
-        val.splits[:] = "val"
+        val = _relabel_split(train.select(np.sort(idx_val)), "val")
         train = train.select(np.sort(idx_train))
-    train.splits[:] = "train"
+    train = _relabel_split(train, "train")
     if extra:
-        for part in extra:
-            part.splits[:] = "train"
-        train = FaceArrays.concat([train, *extra])
+        train = FaceArrays.concat([train, *(_relabel_split(part, "train") for part in extra)])
     if dedupe:
         train, _ = dedupe_train(train, [val, test])
     return Splits(train, val, test)
