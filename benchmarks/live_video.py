@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fer_keras.data import load_splits
 from fer_keras.detect import make_detector
-from fer_keras.live import EmotionPipeline, run_video
+from fer_keras.live import DEFAULT_MARGIN, EmotionPipeline, run_video
 from fer_keras.predictor import load_predictor
 from fer_keras.synthetic import make_face_video, score_run
 
@@ -24,7 +24,7 @@ def main() -> None:
     p.add_argument("--split", default="test", help="crops to paste (use train to tune, test to report)")
     p.add_argument("--model", default=None)
     p.add_argument("--detector", default="haar")
-    p.add_argument("--margin", type=float, default=0.1)
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
     p.add_argument("--detect-every", type=int, default=1)
     p.add_argument("--frames", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)

@@ -73,7 +73,8 @@ class MtcnnDetector:
 
     def __call__(self, frame: np.ndarray) -> list[FaceBox]:
         rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
-        faces = self.model.detect_faces(rgb, min_face_size=self.min_face)
+        # mtcnn 1.0.0 finds nothing when min_face_size differs from its default (20): filter afterwards.
+        faces = self.model.detect_faces(rgb)
         return [
             FaceBox(
                 int(max(f["box"][0], 0)),
@@ -83,7 +84,7 @@ class MtcnnDetector:
                 float(f["confidence"]),
             )
             for f in faces
-            if f["confidence"] >= self.min_confidence
+            if f["confidence"] >= self.min_confidence and min(f["box"][2], f["box"][3]) >= self.min_face
         ]
 
 

@@ -30,6 +30,10 @@ from fer_keras.track import FaceTracker
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CSV_HEADER = ["frame", "time_s", "face_id", "x", "y", "w", "h", "label", "confidence"] + [f"p_{e}" for e in EMOTIONS]
 STAGES = ("detect", "preprocess", "infer", "draw")
+# Crop margin per side around a Haar box. Chosen on a labelled video of *training* crops (accuracy of
+# the shipped model on detected faces: -0.1: 0.662, -0.05: 0.687, 0.0: 0.671, +0.05: 0.589): Haar
+# boxes frame a face more loosely than FER2013's crops do.
+DEFAULT_MARGIN = -0.05
 COLORS = {  # BGR
     "angry": (40, 40, 220),
     "disgust": (40, 140, 40),
@@ -128,7 +132,12 @@ class EmotionPipeline:
     """Detector + predictor (+ tracker for video): one call per frame."""
 
     def __init__(
-        self, predictor: EmotionPredictor, detector, margin: float = 0.1, smoothing: float = 0.6, detect_every: int = 1
+        self,
+        predictor: EmotionPredictor,
+        detector,
+        margin: float = DEFAULT_MARGIN,
+        smoothing: float = 0.6,
+        detect_every: int = 1,
     ):
         self.predictor, self.detector, self.margin = predictor, detector, margin
         self.detect_every = max(1, detect_every)
@@ -341,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--detector", choices=DETECTORS, default="haar")
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
-    p.add_argument("--margin", type=float, default=0.1, help="crop margin around the face box, per side")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin around the face box, per side")
     p.add_argument("--detect-every", type=int, default=1, help="run the detector every N frames (video)")
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in the per-face average")
     p.add_argument("--no-display", action="store_true", help="no window (headless)")

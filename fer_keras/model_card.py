@@ -40,6 +40,13 @@ def batch1_latency_ms(path: Path, crop: np.ndarray, repeats: int = 300) -> float
     return float(np.median(times) * 1000)
 
 
+def _save_inference_model(source: Path, target: Path) -> None:
+    """Save the model without its optimizer state (a third of the file, useless for inference)."""
+    import keras
+
+    keras.saving.load_model(source, compile=False).save(target)
+
+
 def train_command(config: dict) -> str:
     """The ``python -m fer_keras.train`` command that reproduces a run's config."""
     from fer_keras.train import TrainConfig
@@ -68,7 +75,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         raise FerKerasError(f"{run} has no best.keras / config.json: is it a finished run directory?")
     out.mkdir(parents=True, exist_ok=True)
     keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
-    shutil.copyfile(best, keras_path)
+    _save_inference_model(best, keras_path)
     if saved_path.exists():
         shutil.rmtree(saved_path)
     export(keras_path, "savedmodel", saved_path)
@@ -97,7 +104,9 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "input": "raw 48x48 grayscale crop, float32 0..255, shape (N, 48, 48, 1)",
         "output": f"7 probabilities in FER2013 order: {', '.join(EMOTIONS)}",
         "train_command": train_command(config),
-        "train_minutes_2core_cpu": round(run_metrics.get("train_seconds", float("nan")) / 60, 1),
+        "train_minutes_2core_cpu": round(run_metrics["train_seconds"] / 60, 1)
+        if "train_seconds" in run_metrics
+        else None,
         "data": "FER2013 (Kaggle folder layout): train 28,709 (val carved from it, 10%, seed 0), test 3,589",
         "data_hash": run_metrics.get("data_hash", ""),
         "selection": "best validation macro-F1 epoch (never the test split)",

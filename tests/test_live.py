@@ -159,3 +159,10 @@ def test_detect_every_n_frames_reuses_tracked_boxes(small_model_file):
     results = [pipeline.classify(frame) for _ in range(9)]
     assert len(calls) == 3  # frames 0, 3, 6
     assert all(len(r) == 1 and r[0].face_id == 0 for r in results)
+
+
+def test_dnn_detector_finds_the_sample_face():
+    from fer_keras.detect import make_detector
+
+    boxes = make_detector("dnn")(cv2.imread(SAMPLE))
+    assert len(boxes) == 1 and boxes[0].iou(FaceBox(170, 60, 108, 108)) > 0.5
