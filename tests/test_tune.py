@@ -14,7 +14,7 @@ from fer_keras.tune import FerHyperModel, main
 SPACE = Path(__file__).resolve().parents[1] / "tuning" / "mobilenetv2.json"
 
 
-def _argv(data, out, trials=2, extra=()):
+def _argv(data, out, trials=2, extra=(), limit=256):
     return [
         "--model",
         "mobilenetv2",
@@ -71,7 +71,7 @@ def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, c
 @pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     out = tmp_path / "distributed"
-    assert main(_argv(small_fer, out, trials=3, extra=("--workers", "2"))) == 0
+    assert main(_argv(small_fer, out, trials=3, extra=("--workers", "2"), limit=128)) == 0
     table = pd.read_csv(out / "trials.csv")
     assert sorted(table["trial"]) == [0, 1, 2] and (table["status"] == "COMPLETED").all()
     runs = [p for p in (out / "tensorboard").iterdir() if p.is_dir()]
