@@ -193,7 +193,7 @@ def trials_table(tuner) -> list[dict]:
     """Every trial with its hyper-parameters, score, status and time, best first."""
     rows = []
     for trial in tuner.oracle.trials.values():
-        seconds = trial.metrics.get_best_value("seconds") if trial.metrics.exists("seconds") else None
+        seconds = trial.metrics.get_last_value("seconds") if trial.metrics.exists("seconds") else None
         rows.append(
             {
                 "trial": trial.trial_id,

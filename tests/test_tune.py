@@ -62,6 +62,7 @@ def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, c
     kept = table[table["trial"] == int(first["trial_id"])]["val_macro_f1"].item()
     assert kept == pytest.approx(first["score"])  # the finished trial was kept, not re-run
     assert {"optimizer", "learning_rate", "weight_decay", "dropout", "width", "seconds"} <= set(table.columns)
+    assert (table["seconds"] > 0).all()
     best = json.loads((out / "best_hyperparameters.json").read_text())
     assert best["val_macro_f1"] == pytest.approx(table["val_macro_f1"].max())
     assert (out / "trials.md").read_text().startswith("| trial | status | val_macro_f1 |")
