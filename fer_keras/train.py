@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -266,7 +267,7 @@ class _SigtermToInterrupt:
 
     def __enter__(self):
         self.previous = None
-        if threading_is_main():
+        if threading.current_thread() is threading.main_thread():  # signals only reach the main thread
             self.previous = signal.signal(signal.SIGTERM, self._raise)
         return self
 
@@ -278,12 +279,6 @@ class _SigtermToInterrupt:
         if self.previous is not None:
             signal.signal(signal.SIGTERM, self.previous)
         return False
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 # --------------------------------------------------------------------------- the run
