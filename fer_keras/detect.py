@@ -38,6 +38,8 @@ class FaceBox:
 class HaarDetector:
     """Viola-Jones cascade on a downscaled, histogram-equalised grayscale frame."""
 
+    wants_gray = True  # the live pipeline hands it the grayscale frame it already made for the crops
+
     def __init__(self, downscale: float = 2.0, min_face: int = 40, neighbors: int = 3, scale_factor: float = 1.1):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self.cascade = cv2.CascadeClassifier(path)
@@ -62,6 +64,8 @@ class HaarDetector:
 
 class MtcnnDetector:
     """MTCNN (TensorFlow) from the ``mtcnn`` package; boxes above ``min_confidence``."""
+
+    wants_gray = False
 
     def __init__(self, min_confidence: float = 0.9, min_face: int = 40):
         try:

@@ -147,13 +147,16 @@ class EmotionPipeline:
 
     def classify(self, frame: np.ndarray, track: bool = True) -> list[FaceResult]:
         t0 = time.perf_counter()
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)  # once per frame
         # Between detections (``detect_every`` > 1) the faces tracked in the last frame are re-classified
         # in place: detection is the costly stage, faces move little in 1/30 s.
         reuse = track and self._frames_seen % self.detect_every != 0
-        boxes = [t.box for t in self.tracker.tracks if t.missed == 0] if reuse else self.detector(frame)
+        if reuse:
+            boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
+        else:
+            boxes = self.detector(gray if getattr(self.detector, "wants_gray", False) else frame)
         self._frames_seen += 1
         t1 = time.perf_counter()
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         crops = np.stack([face_crop(gray, b, self.margin) for b in boxes]) if boxes else np.zeros((0, 48, 48))
         t2 = time.perf_counter()
         probs = self.predictor(crops) if boxes else np.zeros((0, len(EMOTIONS)), np.float32)

@@ -305,7 +305,7 @@ def load_resume_state(run_dir: Path) -> tuple[TrainConfig, dict]:
 
 def predict_probs(model: keras.Model, faces, batch_size: int = 256) -> np.ndarray:
     """Probabilities for every image of a FaceArrays split."""
-    return model.predict(eval_dataset(faces, batch_size).map(lambda x, y: x), verbose=0)
+    return model.predict(faces.images[..., None].astype(np.float32), batch_size=batch_size, verbose=0)
 
 
 def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence = ()) -> RunResult:
