@@ -1,7 +1,7 @@
 """Live-app benchmark: a labelled 640x480 video of FER2013 test crops (two faces per frame),
 run headless through ``fer_keras.live``; prints FPS, per-stage ms, face recall and accuracy.
 
-    python benchmarks/live_video.py --data ../shared/data/fer2013 [--model PATH] [--detector haar|dnn]
+    python benchmarks/live_video.py --data ../shared/data/fer2013 [--model PATH] [--detector haar|dnn|mtcnn]
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from fer_keras.data import load_splits
 from fer_keras.detect import make_detector
-from fer_keras.live import DEFAULT_MARGIN, EmotionPipeline, run_video
-from fer_keras.predictor import load_predictor
+from fer_keras.live import EmotionPipeline, run_video
+from fer_keras.predictor import limit_tf_threads, load_predictor
 from fer_keras.synthetic import make_face_video, score_run
 
 
@@ -24,11 +24,13 @@ def main() -> None:
     p.add_argument("--split", default="test", help="crops to paste (use train to tune, test to report)")
     p.add_argument("--model", default=None)
     p.add_argument("--detector", default="haar")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
+    p.add_argument("--margin", type=float, default=None, help="crop margin per side (default: the detector's)")
     p.add_argument("--detect-every", type=int, default=1)
     p.add_argument("--frames", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="TensorFlow threads per op, as fer_keras.live --threads")
     args = p.parse_args()
+    limit_tf_threads(args.threads, 1)
 
     faces = getattr(load_splits(args.data, seed=0), args.split)
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +46,8 @@ def main() -> None:
         "model": str(args.model or "saved_models/mobilenetv2"),
         "split": args.split,
         "detect_every": args.detect_every,
-        "margin": args.margin,
+        "threads": args.threads,
+        "margin": pipeline.margin,
         "frames": summary.frames,
         "fps": round(summary.fps, 1),
         "stage_ms": {k: round(v, 2) for k, v in summary.stage_ms.items()},

@@ -24,16 +24,12 @@ import numpy as np
 from fer_keras.detect import DETECTORS, FaceBox, face_crop, make_detector
 from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.labels import EMOTIONS
-from fer_keras.predictor import EmotionPredictor, load_predictor
+from fer_keras.predictor import EmotionPredictor, limit_tf_threads, load_predictor
 from fer_keras.track import FaceTracker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CSV_HEADER = ["frame", "time_s", "face_id", "x", "y", "w", "h", "label", "confidence"] + [f"p_{e}" for e in EMOTIONS]
 STAGES = ("detect", "preprocess", "infer", "draw")
-# Crop margin per side around a Haar box. Chosen on a labelled video of *training* crops (accuracy of
-# the shipped model on detected faces: -0.1: 0.662, -0.05: 0.687, 0.0: 0.671, +0.05: 0.589): Haar
-# boxes frame a face more loosely than FER2013's crops do.
-DEFAULT_MARGIN = -0.05
 COLORS = {  # BGR
     "angry": (40, 40, 220),
     "disgust": (40, 140, 40),
@@ -135,11 +131,13 @@ class EmotionPipeline:
         self,
         predictor: EmotionPredictor,
         detector,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
         smoothing: float = 0.6,
         detect_every: int = 1,
     ):
-        self.predictor, self.detector, self.margin = predictor, detector, margin
+        self.predictor, self.detector = predictor, detector
+        # Each detector frames a face its own way: its crop_margin makes the crop look like FER2013's.
+        self.margin = getattr(detector, "crop_margin", 0.0) if margin is None else margin
         self.detect_every = max(1, detect_every)
         self.tracker = FaceTracker(smoothing=smoothing)
         self.timer = StageTimer()
@@ -351,19 +349,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", default=None, help="SavedModel dir, .keras, .tflite or run dir (default: saved_models/mobilenetv2)"
     )
-    p.add_argument("--detector", choices=DETECTORS, default="haar")
+    p.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default="haar",
+        help="haar (fastest), dnn (BlazeFace: finds more faces, still real time) or mtcnn (slow)",
+    )
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin around the face box, per side")
+    p.add_argument(
+        "--margin", type=float, default=None, help="crop margin per side around the face box (default: the detector's)"
+    )
     p.add_argument("--detect-every", type=int, default=1, help="run the detector every N frames (video)")
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in the per-face average")
     p.add_argument("--no-display", action="store_true", help="no window (headless)")
     p.add_argument("--output", help="annotated video (.mp4) or image file / folder for image sources")
     p.add_argument("--csv", help="one row per face per frame")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the end)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="TensorFlow threads per op (1 is fastest for a few faces per frame)"
+    )
     return p
 
 
 def make_pipeline(args: argparse.Namespace) -> EmotionPipeline:
+    limit_tf_threads(args.threads, 1)
     predictor = load_predictor(args.model)
     options = {"downscale": args.downscale} if args.detector == "haar" else {}
     detector = make_detector(args.detector, **options)
