@@ -88,7 +88,7 @@ def to_onnx(model: keras.Model, path: Path) -> None:
     try:
         import tf2onnx
     except ImportError:
-        raise FerKerasError("--format onnx needs tf2onnx: pip install tf2onnx onnxruntime") from None
+        raise FerKerasError('--format onnx needs tf2onnx: pip install "fer_keras[onnx]"') from None
     spec = (tf.TensorSpec([None, 48, 48, 1], tf.float32, name="face"),)
     fn = tf.function(lambda x: model(x, training=False))
     tf2onnx.convert.from_function(fn, input_signature=spec, opset=17, output_path=str(path))
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model = DEFAULT_MODEL.with_suffix(".keras")
     target = export(args.model, args.format, args.out, args.quantize, args.data)
     print(f"wrote {target}")
-    if args.data and args.format != "onnx":
+    if args.data:
         before, after = compare_on_test(keras_source(args.model), target, args.data)
         delta = 100 * (after["accuracy"] - before["accuracy"])
         print(f"float model: {summary_line(before)}")

@@ -24,7 +24,7 @@ from fer_keras.flops import macs_per_image
 from fer_keras.labels import EMOTIONS
 from fer_keras.metrics import classification_metrics, summary_line
 from fer_keras.plots import confusion_matrix_png
-from fer_keras.predictor import load_predictor
+from fer_keras.predictor import limit_tf_threads, load_predictor
 
 
 def batch1_latency_ms(path: Path, crop: np.ndarray, repeats: int = 300) -> float:
@@ -120,6 +120,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         },
         "confusion_matrix_image": f"{name}_confusion_matrix.png",
         "batch1_latency_ms": {
+            "tf_threads": 1,
             "savedmodel": round(batch1_latency_ms(saved_path, crop), 3),
             "keras": round(batch1_latency_ms(keras_path, crop), 3),
             "tflite": round(batch1_latency_ms(tflite_path, crop), 3),
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--out", default="saved_models", type=Path)
     args = p.parse_args(argv)
+    limit_tf_threads(1, 1)  # latency as the live app runs it (--threads 1)
     card = ship(args.run, args.name, args.data, args.out)
     print(json.dumps({k: v for k, v in card.items() if k != "summary"}, indent=2))
     print(card["summary"])

@@ -1,4 +1,4 @@
-"""One loader for .keras / SavedModel / .tflite / run dirs, and exports that agree with the source."""
+"""One loader for .keras / SavedModel / .tflite / .onnx / run dirs, and exports that agree with the source."""
 
 from __future__ import annotations
 
@@ -36,6 +36,18 @@ def test_exports_agree_with_the_keras_model(small_model_file, test_crops, refere
     probs = load_predictor(target)(test_crops)
     assert probs.shape == (32, 7) and np.allclose(probs.sum(1), 1, atol=1e-3)
     np.testing.assert_allclose(probs, reference, atol=atol)
+
+
+def test_onnx_export_agrees_and_reports_the_change(
+    small_model_file, small_fer, test_crops, reference, tmp_path, capsys
+):
+    target = tmp_path / "m.onnx"
+    argv = ["--model", str(small_model_file), "--format", "onnx", "--out", str(target), "--data", str(small_fer)]
+    assert main(argv) == 0
+    predictor = load_predictor(target)
+    assert predictor.kind == "onnx"
+    np.testing.assert_allclose(predictor(test_crops), reference, atol=1e-4)
+    assert re.search(r"accuracy change [+-]0\.00 points", capsys.readouterr().out)
 
 
 def test_int8_export_calibrates_on_train_and_reports_the_change(small_model_file, small_fer, tmp_path, capsys):
