@@ -41,6 +41,8 @@ def test_exports_agree_with_the_keras_model(small_model_file, test_crops, refere
 def test_onnx_export_agrees_and_reports_the_change(
     small_model_file, small_fer, test_crops, reference, tmp_path, capsys
 ):
+    pytest.importorskip("tf2onnx", reason='ONNX export needs pip install -e ".[onnx]" (CI installs it)')
+    pytest.importorskip("onnxruntime", reason='ONNX inference needs pip install -e ".[onnx]" (CI installs it)')
     target = tmp_path / "m.onnx"
     argv = ["--model", str(small_model_file), "--format", "onnx", "--out", str(target), "--data", str(small_fer)]
     assert main(argv) == 0
