@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 
@@ -15,7 +17,8 @@ def _layer_macs(layer: keras.layers.Layer) -> int:
         cin = layer.input.shape[-1]
         return out[1] * out[2] * out[3] * kh * kw * cin // layer.groups
     if isinstance(layer, keras.layers.Dense):
-        return layer.input.shape[-1] * layer.units
+        positions = math.prod(out[1:-1])  # a Dense on (N, ..., C) runs once per leading position
+        return positions * layer.input.shape[-1] * layer.units
     return 0
 
 

@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector",
         choices=DETECTORS,
         default="haar",
-        help="haar (fastest), dnn (BlazeFace: finds more faces, still real time) or mtcnn (slow)",
+        help="haar (OpenCV cascade), dnn (BlazeFace TFLite: finds more faces, as fast) or mtcnn (slow)",
     )
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
     p.add_argument(

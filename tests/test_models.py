@@ -150,3 +150,28 @@ def test_vgg16_loads_a_local_backbone_h5(tmp_path, crops):
     model = build("vgg16", weights=str(path))
     first_conv = model.get_layer("backbone").get_layer("block1_conv1").get_weights()[0]
     np.testing.assert_array_equal(first_conv, backbone.get_layer("block1_conv1").get_weights()[0])
+
+
+def test_flip_tta_wrapper_averages_the_mirror_and_survives_safe_mode(crops, tmp_path):
+    from fer_keras.flops import macs_per_image
+    from fer_keras.models.tta import mirror_block, with_flip_tta
+
+    # Any face model can be wrapped; a random linear one tells left from right (a fresh CNN is near-uniform).
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((48, 48, 1))
+    scaled = keras.layers.Rescaling(1 / 255)(inputs)
+    logits = keras.layers.Dense(7, kernel_initializer=keras.initializers.RandomNormal(0, 0.05))(
+        keras.layers.Flatten()(scaled)
+    )
+    plain = keras.Model(inputs, keras.layers.Softmax()(logits))
+    np.testing.assert_array_equal(mirror_block()(crops).numpy(), crops[:, :, ::-1])
+    wrapped = with_flip_tta(plain)
+    expected = (plain.predict(crops, verbose=0) + plain.predict(crops[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(wrapped.predict(crops, verbose=0), expected, atol=1e-6)
+    assert not np.allclose(expected, plain.predict(crops, verbose=0), atol=1e-4)  # the mirror view counts
+    path = tmp_path / "tta.keras"
+    wrapped.save(path)
+    reloaded = keras.saving.load_model(path)  # safe_mode on: stock layers only
+    np.testing.assert_allclose(reloaded.predict(crops, verbose=0), expected, atol=1e-6)
+    assert wrapped.count_params() == plain.count_params() + 48 * 48  # shared weights + the 0/1 mirror
+    assert macs_per_image(mirror_block()) == 48 * 48 * 48
