@@ -8,6 +8,7 @@ returns 7 probabilities in FER2013 order: the preprocessing is inside every arte
 from __future__ import annotations
 
 import abc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def tflite_interpreter(path: str | Path, threads: int = 2):
 
             Interpreter = tf.lite.Interpreter
 
-        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        with warnings.catch_warnings():  # tf.lite's "deprecated, use LiteRT" notice, on every load
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
     except Exception as err:  # noqa: BLE001
         raise FerKerasError(f"cannot load TFLite model {path}: {str(err).strip().splitlines()[0]}") from None
