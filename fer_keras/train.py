@@ -405,7 +405,9 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         )
         _atomic_write(run_dir / "metrics.json", json.dumps(test_metrics, indent=2))
     if config.export:
-        best_model.export(str(run_dir / "saved_model"), verbose=False)
+        from fer_keras.export import save_savedmodel
+
+        save_savedmodel(best_model, run_dir / "saved_model")
     final_state = json.loads((run_dir / "state.json").read_text())
     _atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True}))
     return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)

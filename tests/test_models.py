@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from fer_keras.errors import FerKerasError
+from fer_keras.export import save_savedmodel
 from fer_keras.models import available_models, backbone_groups, build, set_trainable_blocks
 from fer_keras.train import TrainConfig, compile_model
 
@@ -53,7 +54,7 @@ def test_keras_and_savedmodel_round_trip(model, crops, tmp_path):
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")  # safe_mode on: no custom code needed
     np.testing.assert_allclose(reloaded.predict(crops, verbose=0), expected, atol=1e-5)
-    model.export(str(tmp_path / "saved"), verbose=False)
+    save_savedmodel(model, tmp_path / "saved")
     served = tf.saved_model.load(str(tmp_path / "saved"))
     np.testing.assert_allclose(served.serve(tf.constant(crops)).numpy(), expected, atol=1e-5)
 

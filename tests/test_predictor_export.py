@@ -38,6 +38,29 @@ def test_exports_agree_with_the_keras_model(small_model_file, test_crops, refere
     np.testing.assert_allclose(probs, reference, atol=atol)
 
 
+@pytest.mark.smoke
+def test_savedmodel_of_an_upsampling_model_serves_what_keras_computes(tmp_path):
+    """Regression: ``model.export`` served wrong outputs for the 72x72-input MobileNetV2 (Keras 3.15)."""
+    import tensorflow as tf
+
+    from fer_keras.export import save_savedmodel
+
+    keras.utils.set_random_seed(0)
+    model = build("mobilenetv2", input_size=72, classifier_activation=None)
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # trained-like BatchNorm statistics, so every layer's output matters
+        if "moving_mean" in weight.path:
+            weight.assign(rng.normal(0, 0.5, weight.shape).astype(np.float32))
+        if "moving_variance" in weight.path:
+            weight.assign(rng.uniform(0.5, 2.0, weight.shape).astype(np.float32))
+    crops = rng.uniform(0, 255, (4, 48, 48, 1)).astype(np.float32)
+    expected = model.predict(crops, verbose=0)
+    assert np.abs(expected).max() > 0.5  # logits far from zero: a wrong graph would show
+    save_savedmodel(model, tmp_path / "sm")
+    served = tf.saved_model.load(str(tmp_path / "sm"))
+    np.testing.assert_allclose(served.serve(tf.constant(crops)).numpy(), expected, atol=1e-4)
+
+
 def test_onnx_export_agrees_and_reports_the_change(
     small_model_file, small_fer, test_crops, reference, tmp_path, capsys
 ):
