@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.metrics import classification_metrics, summary_line
+from fer_keras.models.preprocessing import INPUT_SIZE
 from fer_keras.predictor import load_predictor, resolve_model_path
 
 FORMATS = ("savedmodel", "keras", "tflite", "onnx")
@@ -58,19 +59,20 @@ def representative_crops(data: str | Path | None, count: int = 300, seed: int = 
 def save_savedmodel(model: keras.Model, path: str | Path) -> None:
     """A SavedModel whose ``serve`` runs ``model(x, training=False)`` on (N, 48, 48, 1) float32 crops.
 
-    An explicit ExportArchive endpoint, not ``model.export``: on Keras 3.15 / TF 2.21 the default
-    export of the 72x72-input MobileNetV2 (in-graph Resizing before the backbone) served different
-    probabilities from the Keras model (test accuracy 0.29 instead of 0.65), while each sub-model
-    exported alone, and this endpoint, agree exactly.
+    The graph is frozen (weights as constants), so TensorFlow's optimiser folds BatchNorm into
+    the convolutions: batch-1 calls got 10-40% faster here. Not ``model.export``: on Keras 3.15 /
+    TF 2.21 the default export of the 72x72-input MobileNetV2 (in-graph Resizing before the
+    backbone) served different probabilities from the Keras model (test accuracy 0.29 instead of
+    0.65). Fine-tune from the ``.keras`` file; this artefact is for serving.
     """
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serve",
-        lambda x: model(x, training=False),
-        input_signature=[keras.InputSpec(shape=(None, 48, 48, 1), dtype="float32")],
-    )
-    archive.write_out(str(path), verbose=False)
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 1], tf.float32, name="face")
+    traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(traced)
+    module = tf.Module()
+    module.serve = tf.function(lambda x: frozen(x)[0], input_signature=[spec])
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
 
 
 def to_tflite(model: keras.Model, quantize: str = "none", calibration: np.ndarray | None = None) -> bytes:
