@@ -188,7 +188,7 @@ class BlazeFaceDetector:
 
 
 def make_detector(name: str = "haar", **options) -> HaarDetector | BlazeFaceDetector | MtcnnDetector:
-    """A detector by name: ``haar`` (default, fastest), ``dnn`` (BlazeFace) or ``mtcnn``."""
+    """A detector by name: ``haar`` (the default), ``dnn`` (BlazeFace) or ``mtcnn``."""
     if name == "haar":
         return HaarDetector(**options)
     if name == "dnn":

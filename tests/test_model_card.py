@@ -1,0 +1,53 @@
+"""Shipping a run: the three artefacts, the card's fields, and the in-graph flip TTA variant."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fer_keras.data import load_faces
+from fer_keras.errors import FerKerasError
+from fer_keras.evaluate import predict
+from fer_keras.model_card import main, ship
+from fer_keras.predictor import load_predictor
+
+
+@pytest.fixture(scope="module")
+def run_dir(small_model_file, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    (run / "best.keras").write_bytes(small_model_file.read_bytes())
+    config = {"model": "mobilenetv2", "model_options": {"width": 0.5}, "epochs": 3, "balance": "sqrt-weights"}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").write_text(json.dumps({"train_seconds": 90.0, "data_hash": "abc"}))
+    return run
+
+
+def test_ship_with_flip_tta_writes_agreeing_artefacts_and_a_card(run_dir, small_fer, tmp_path, capsys):
+    out = tmp_path / "shipped"
+    argv = ["--run", str(run_dir), "--name", "tiny", "--data", str(small_fer), "--out", str(out), "--tta", "flip"]
+    assert main(argv) == 0
+    card = json.loads((out / "tiny.json").read_text())
+    assert card["train_command"].startswith("python -m fer_keras.train --model mobilenetv2")
+    assert "--balance sqrt-weights" in card["train_command"] and "--width 0.5" in card["train_command"]
+    assert card["train_minutes_2core_cpu"] == 1.5 and card["data_hash"] == "abc"
+    assert card["test_time_augmentation"].startswith("flip")
+    assert set(card["test"]["per_class_f1"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert "single_view" in card["test"] and "tta_flip" not in card["test"]
+    assert (out / card["confusion_matrix_image"]).exists()
+
+    test = load_faces(small_fer / "test")
+    crops = test.images[:16]
+    outputs = {fmt: load_predictor(out / rel)(crops) for fmt, rel in card["files"].items()}
+    for fmt, probs in outputs.items():
+        np.testing.assert_allclose(probs, outputs["keras"], atol=1e-4, err_msg=fmt)
+    # The shipped model is the run's checkpoint averaged with its mirror image.
+    plain = load_predictor(run_dir / "best.keras")
+    np.testing.assert_allclose(outputs["keras"], predict(plain, crops, "flip"), atol=1e-5)
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("accuracy=")
+
+
+def test_ship_rejects_an_unfinished_run(tmp_path, small_fer):
+    with pytest.raises(FerKerasError, match="has no best.keras"):
+        ship(tmp_path, "x", small_fer)
