@@ -27,9 +27,8 @@ COLUMNS += ["recall", "accuracy_end_to_end", "accuracy_detected", "false_positiv
 
 
 def run_one(video: Path, truth: Path, model: str | None, detector_name: str, margin, detect_every: int) -> dict:
-    options = {"downscale": 2.0} if detector_name == "haar" else {}
     pipeline = EmotionPipeline(
-        load_predictor(model), make_detector(detector_name, **options), margin, detect_every=detect_every
+        load_predictor(model), make_detector(detector_name, downscale=2.0), margin, detect_every=detect_every
     )
     out = video.with_name(f"app-{detector_name}-{detect_every}.csv")
     summary = run_video(pipeline, str(video), display=False, csv_path=str(out))

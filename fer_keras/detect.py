@@ -189,8 +189,11 @@ class BlazeFaceDetector:
 
 def make_detector(name: str = "haar", **options) -> HaarDetector | BlazeFaceDetector | MtcnnDetector:
     """A detector by name: ``haar`` (the default), ``dnn`` (BlazeFace) or ``mtcnn``."""
+    # Options a detector does not have (e.g. Haar's ``downscale`` for the others) are ignored.
     if name == "haar":
-        return HaarDetector(**options)
+        return HaarDetector(
+            **{k: v for k, v in options.items() if k in ("downscale", "min_face", "neighbors", "scale_factor")}
+        )
     if name == "dnn":
         return BlazeFaceDetector(**{k: v for k, v in options.items() if k in ("min_confidence", "min_face")})
     if name == "mtcnn":

@@ -374,8 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 def make_pipeline(args: argparse.Namespace) -> EmotionPipeline:
     limit_tf_threads(args.threads, 1)
     predictor = load_predictor(args.model)
-    options = {"downscale": args.downscale} if args.detector == "haar" else {}
-    detector = make_detector(args.detector, **options)
+    detector = make_detector(args.detector, downscale=args.downscale)
     return EmotionPipeline(
         predictor, detector, margin=args.margin, smoothing=args.smoothing, detect_every=args.detect_every
     )

@@ -90,8 +90,8 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
 
     test = select_split(data, "test")
     model = load_keras_model(keras_path)
-    views = 2 if tta == "flip" else 1
-    backbone_macs = macs_per_image(load_keras_model(best))
+    # Flip TTA runs the network twice per crop (plus a 48x48x48 mirror matmul, counted once).
+    macs = macs_per_image(model) + (macs_per_image(load_keras_model(best)) if tta == "flip" else 0)
     metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
     # The other view: the run's checkpoint alone when flip TTA is built in, TTA on top of it otherwise.
     if tta == "flip":
@@ -117,8 +117,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "test_time_augmentation": "flip: mean of the crop and its mirror image, inside the graph"
         if tta == "flip"
         else "none",
-        # Flip TTA runs the network twice per crop (plus a 48x48x48 mirror matmul, counted once).
-        "mflops_per_image": round(2 * (macs_per_image(model) + (views - 1) * backbone_macs) / 1e6, 1),
+        "mflops_per_image": round(2 * macs / 1e6, 1),
         "input": "raw 48x48 grayscale crop, float32 0..255, shape (N, 48, 48, 1)",
         "output": f"7 probabilities in FER2013 order: {', '.join(EMOTIONS)}",
         "train_command": train_command(config),
