@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.data import load_faces, make_splits
 from fer_keras.evaluate import predict, select_split
 from fer_keras.export import export, load_keras_model
 from fer_keras.flops import macs_per_image
@@ -50,6 +51,21 @@ def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None
 
     model = keras.saving.load_model(source, compile=False)
     (with_flip_tta(model) if tta == "flip" else model).save(target)
+
+
+def validation_views(run: Path, data: str | Path, config: dict) -> dict:
+    """The run's own validation split (carved from train as it was) scored single-view and with flip TTA.
+
+    This is where the shipped TTA mode is chosen: on validation, never on the test split.
+    """
+    faces = load_faces(data)
+    val = make_splits(faces, config.get("val_fraction", 0.1), config.get("seed", 0), config.get("dedupe", False)).val
+    predictor = load_predictor(run / "best.keras")
+    views = {}
+    for key, tta in (("single_view", "none"), ("tta_flip", "flip")):
+        m = classification_metrics(val.labels, predict(predictor, val.images, tta))
+        views[key] = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
+    return {"n": len(val), **views}
 
 
 def train_command(config: dict) -> str:
@@ -127,6 +143,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "data": "FER2013 (Kaggle folder layout): train 28,709 (val carved from it, 10%, seed 0), test 3,589",
         "data_hash": run_metrics.get("data_hash", ""),
         "selection": "best validation macro-F1 epoch (never the test split)",
+        "validation": validation_views(run, data, config),
         "test": {
             "accuracy": round(metrics["accuracy"], 4),
             "macro_f1": round(metrics["macro_f1"], 4),

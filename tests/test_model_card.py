@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from fer_keras.data import load_faces
+from fer_keras.data import load_faces, make_splits
 from fer_keras.errors import FerKerasError
 from fer_keras.evaluate import predict
+from fer_keras.metrics import classification_metrics
 from fer_keras.model_card import main, ship
 from fer_keras.predictor import load_predictor
 
@@ -36,6 +37,12 @@ def test_ship_with_flip_tta_writes_agreeing_artefacts_and_a_card(run_dir, small_
     assert set(card["test"]["per_class_f1"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert "single_view" in card["test"] and "tta_flip" not in card["test"]
     assert (out / card["confusion_matrix_image"]).exists()
+    # The TTA choice is documented on the run's validation split (carved from train), not on test.
+    val = make_splits(load_faces(small_fer)).val
+    assert card["validation"]["n"] == len(val) > 0
+    flip_val = classification_metrics(val.labels, predict(load_predictor(run_dir / "best.keras"), val.images, "flip"))
+    assert card["validation"]["tta_flip"]["macro_f1"] == pytest.approx(flip_val["macro_f1"], abs=1e-4)
+    assert set(card["validation"]["single_view"]) == {"accuracy", "macro_f1"}
 
     test = load_faces(small_fer / "test")
     crops = test.images[:16]
