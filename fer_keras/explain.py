@@ -13,10 +13,12 @@ import tensorflow as tf
 
 from fer_keras.errors import FerKerasError
 from fer_keras.labels import EMOTIONS
+from fer_keras.models.tta import single_view
 from fer_keras.plots import _save, plt
 
 
 def _parts(model: keras.Model) -> tuple[keras.layers.Layer, keras.Model, list[keras.layers.Layer]]:
+    model = single_view(model)
     try:
         preprocessing, backbone = model.get_layer("preprocessing"), model.get_layer("backbone")
     except ValueError:
@@ -75,7 +77,12 @@ def embeddings(model: keras.Model, images: np.ndarray, batch_size: int = 256) ->
 
 
 def grad_cam_png(model: keras.Model, images: np.ndarray, labels: np.ndarray, path: Path, per_class: int = 4) -> Path:
-    """A grid: per class, ``per_class`` examples with their Grad-CAM overlay for the predicted class."""
+    """A grid: per class, ``per_class`` examples with their Grad-CAM overlay for the predicted class.
+
+    A flip-TTA model is shown as its single-view network, so each title's prediction is the one
+    its heatmap explains.
+    """
+    model = single_view(model)
     picks = [np.flatnonzero(labels == c)[:per_class] for c in range(len(EMOTIONS))]
     fig, axes = plt.subplots(len(EMOTIONS), per_class * 2, figsize=(per_class * 2 * 1.4, len(EMOTIONS) * 1.6))
     for ax in axes.ravel():

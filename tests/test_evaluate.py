@@ -88,6 +88,19 @@ def test_grad_cam_depends_on_the_input(name, small_fer):
     assert np.abs(maps[0] - maps[1]).mean() > 0.01 and np.abs(maps[1] - maps[2]).mean() > 0.01
 
 
+def test_grad_cam_and_embeddings_see_through_the_flip_tta_wrapper(small_fer):
+    from fer_keras.data import load_faces
+    from fer_keras.explain import embeddings
+    from fer_keras.models.tta import single_view, with_flip_tta
+
+    model = build("mobilenetv2", width=0.5)
+    wrapped = with_flip_tta(model)
+    assert single_view(wrapped) is model and single_view(model) is model
+    images = load_faces(small_fer / "test").images[[0, 30, 60]]
+    np.testing.assert_allclose(grad_cam(wrapped, images), grad_cam(model, images), atol=1e-6)
+    np.testing.assert_allclose(embeddings(wrapped, images), embeddings(model, images), atol=1e-6)
+
+
 def test_tta_views():
     images = np.arange(2 * 48 * 48).reshape(2, 48, 48).astype(np.uint8)
     assert len(tta_views(images, "flip")) == 2 and len(tta_views(images, "crops")) == 10

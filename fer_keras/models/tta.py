@@ -30,3 +30,15 @@ def with_flip_tta(model: keras.Model) -> keras.Model:
     inputs = face_input()
     outputs = keras.layers.Average(name="tta_mean")([model(inputs), model(mirror_block()(inputs))])
     return keras.Model(inputs, outputs, name=f"{model.name}_tta_flip")
+
+
+def single_view(model: keras.Model) -> keras.Model:
+    """The network inside a :func:`with_flip_tta` wrapper; any other model is returned as it is.
+
+    Grad-CAM and embeddings need the network's own layers: for a TTA model they describe the
+    network on the crop as given (the first of the two views it averages).
+    """
+    if not model.name.endswith("_tta_flip"):
+        return model
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "mirror"]
+    return inner[0] if len(inner) == 1 else model
