@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.data import load_faces, make_splits
+from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.evaluate import predict, select_split
 from fer_keras.export import export, load_keras_model
 from fer_keras.flops import macs_per_image
