@@ -67,6 +67,10 @@ class TrainConfig:
     skip_bad: bool = False
     extra: list[str] = field(default_factory=list)  # extra folder datasets merged into train
     ferplus: str = ""
+    teacher: str = ""  # distillation: a trained model whose probabilities soften the labels
+    teacher_tta: str = "none"  # views the teacher averages: none | flip | crops
+    distill_alpha: float = 0.5  # weight of the teacher in the targets
+    distill_temperature: float = 1.0  # > 1 softens the teacher's probabilities
     weights: str = ""  # "" (scratch), "imagenet", or a file
     head_epochs: int = 0  # staged fine-tuning: epochs with the backbone frozen first
     unfreeze_blocks: int = -1  # then unfreeze the last N backbone blocks (-1 = all)
@@ -98,6 +102,14 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.learning_rate > 0, "--learning-rate must be positive"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (self.teacher_tta in ("none", "flip", "crops"), "--teacher-tta must be one of none, flip, crops"),
+            (0 < self.distill_alpha <= 1, "--distill-alpha must be in (0, 1]"),
+            (
+                self.distill_alpha <= 0.5 or self.balance not in ("weights", "sqrt-weights") or not self.teacher,
+                "--distill-alpha above 0.5 cannot be combined with --balance weights/sqrt-weights "
+                "(Keras weighs a soft target by its top class, which is the true label only up to 0.5)",
+            ),
+            (self.distill_temperature > 0, "--distill-temperature must be positive"),
             (
                 0 <= self.head_epochs < self.epochs or self.head_epochs == 0,
                 "--head-epochs must be < --epochs",
@@ -346,6 +358,17 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     steps = len(splits.train) // min(config.batch_size, len(splits.train))
     weights = class_weights(splits.train.labels, config.balance)
     val_ds = eval_dataset(splits.val)
+    targets = None
+    if config.teacher:
+        from fer_keras.distill import cached_teacher_probs, soft_targets
+
+        teacher = cached_teacher_probs(
+            run_dir, config.teacher, splits.train.images, config.teacher_tta, config.distill_temperature
+        )
+        targets = soft_targets(splits.train.labels, teacher, config.distill_alpha)
+        if config.verbose:
+            agree = float((teacher.argmax(1) == splits.train.labels).mean())
+            print(f"teacher {config.teacher}: agrees with {agree:.3f} of the training labels", flush=True)
 
     strategy = distribution_strategy(config.distribute)
     with strategy.scope():
@@ -370,7 +393,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
                     compile_model(model, config, steps, lr_scale=config.finetune_lr_scale)
             first = max(done, start)
             train_ds, _ = train_dataset(
-                splits.train, config.batch_size, config.seed, augment, config.balance, first, end
+                splits.train, config.batch_size, config.seed, augment, config.balance, first, end, targets
             )
             seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
             callbacks = make_callbacks(config, run_dir, best, resuming=done > 0 or first > 0, seconds=seconds_before)
@@ -468,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images instead of stopping")
     g.add_argument("--extra", action="append", default=[], help="extra folder dataset merged into training")
     g.add_argument("--ferplus", default="", help="FER+ fer2013new.csv to relabel a fer2013.csv --data")
+    g = p.add_argument_group("distillation (soft targets from a trained model; same --seed/--val-fraction)")
+    g.add_argument("--teacher", default="", help="teacher model: .keras, SavedModel, .tflite, .onnx or run dir")
+    g.add_argument("--teacher-tta", choices=("none", "flip", "crops"), default=d.teacher_tta)
+    g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher")
+    g.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     g = p.add_argument_group("model")
     g.add_argument("--weights", default="", help="'imagenet' (Keras cache) or a .keras/.weights.h5/.h5/.pth file")
     g.add_argument("--input-size", type=int, default=None, help="resize crops in-graph to this size")
@@ -521,6 +549,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         skip_bad=args.skip_bad,
         extra=args.extra,
         ferplus=args.ferplus,
+        teacher=args.teacher,
+        teacher_tta=args.teacher_tta,
+        distill_alpha=args.distill_alpha,
+        distill_temperature=args.distill_temperature,
         weights=args.weights,
         head_epochs=args.head_epochs,
         unfreeze_blocks=args.unfreeze_blocks,

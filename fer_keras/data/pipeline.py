@@ -47,9 +47,11 @@ def train_dataset(
     balance: str = "none",
     start_epoch: int = 0,
     epochs: int = 1,
+    targets: np.ndarray | None = None,
 ) -> tuple[tf.data.Dataset, int]:
     """Batches of (float32 images (B,S,S,1) in 0..255, one-hot labels) for epochs [start, epochs).
 
+    ``targets`` (float32 (N, 7), e.g. distillation soft targets) replace the one-hot labels.
     Returns the dataset and the steps per epoch (the last partial batch of an epoch is dropped
     so every step has the same shape).
     """
@@ -60,7 +62,11 @@ def train_dataset(
     batch_size = min(batch_size, n)
     steps = n // batch_size
     images = tf.constant(faces.images[..., None])  # uint8 (N, S, S, 1), decoded once
-    labels = tf.constant(faces.labels, tf.int32)
+    if targets is not None and targets.shape != (n, NUM_CLASSES):
+        raise FerKerasError(f"targets have shape {targets.shape}, expected ({n}, {NUM_CLASSES})")
+    labels = tf.constant(
+        np.eye(NUM_CLASSES, dtype=np.float32)[faces.labels] if targets is None else targets.astype(np.float32)
+    )
     counts = np.bincount(faces.labels, minlength=NUM_CLASSES).astype(np.float64)
     sample_logits = tf.constant(np.log(1.0 / counts[faces.labels]), tf.float32)[None, :]
 
@@ -76,7 +82,7 @@ def train_dataset(
 
     def make_batch(index: tf.Tensor, step: tf.Tensor):
         x = tf.cast(tf.gather(images, index), tf.float32)
-        y = tf.one_hot(tf.gather(labels, index), NUM_CLASSES)
+        y = tf.gather(labels, index)
         if augment.enabled:
             x, y = augment_batch(x, y, augment, tf.stack([tf.constant(seed, tf.int64), step]))
         return x, y
