@@ -1,4 +1,7 @@
-"""The ablation table: ``python -m fer_keras.compare RUN_DIR...`` prints one markdown row per run."""
+"""The ablation table: ``python -m fer_keras.compare RUN_DIR...`` prints one markdown row per run.
+
+Rows are ordered by best validation macro-F1 (what the runs were selected on), the test columns
+come from each run's ``metrics.json``."""
 
 from __future__ import annotations
 
@@ -34,11 +37,17 @@ def run_row(run: Path) -> dict:
     extra = config.get("model_options") or {}
     if extra:
         options += ", " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    if config.get("teacher"):
+        options += (
+            f", teacher={Path(config['teacher']).name} ({config.get('teacher_tta', 'none')}),"
+            f" alpha={config.get('distill_alpha')}, T={config.get('distill_temperature')}"
+        )
     return {
         "run": run.name,
         "model": config["model"],
         "params": metrics.get("params"),
         "options": options,
+        "val_macro_f1": metrics.get("best_val_f1"),
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "per_class_f1": [metrics["per_class"][e]["f1"] for e in EMOTIONS],
@@ -47,8 +56,9 @@ def run_row(run: Path) -> dict:
 
 
 def markdown_table(runs: list[Path]) -> str:
-    rows = sorted((run_row(r) for r in runs), key=lambda r: -r["macro_f1"])
-    header = ["run", "model", "params", "hyper-parameters", "accuracy", "macro-F1", *EMOTIONS, "train min"]
+    rows = sorted((run_row(r) for r in runs), key=lambda r: (-(r["val_macro_f1"] or 0.0), -r["macro_f1"]))
+    header = ["run", "model", "params", "hyper-parameters", "val macro-F1", "test accuracy", "test macro-F1", *EMOTIONS]
+    header.append("train min")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         params = f"{r['params']:,}" if r["params"] else "?"
@@ -57,6 +67,7 @@ def markdown_table(runs: list[Path]) -> str:
             r["model"],
             params,
             r["options"],
+            "?" if r["val_macro_f1"] is None else f"{r['val_macro_f1']:.4f}",
             f"{r['accuracy']:.4f}",
             f"{r['macro_f1']:.4f}",
             *(f"{f:.3f}" for f in r["per_class_f1"]),

@@ -133,12 +133,13 @@ def test_bad_input(small_model_file, small_fer, tmp_path, capsys):
 def test_compare_prints_an_ablation_table(tmp_path, capsys):
     from fer_keras.compare import main as compare
 
-    for name, acc in (("a", 0.61), ("b", 0.64)):
+    # b scores higher on test, a on validation: rows follow validation, the selection metric
+    for name, acc, val_f1, teacher in (("a", 0.61, 0.66, "saved_models/t.keras"), ("b", 0.64, 0.60, "")):
         run = tmp_path / name
         run.mkdir()
-        (run / "config.json").write_text(
-            json.dumps({"model": "mobilenetv2", "optimizer": "adamw", "epochs": 3, "model_options": {"width": 0.5}})
-        )
+        config = {"model": "mobilenetv2", "optimizer": "adamw", "epochs": 3, "model_options": {"width": 0.5}}
+        config.update(teacher=teacher, teacher_tta="crops", distill_alpha=0.5, distill_temperature=1.0)
+        (run / "config.json").write_text(json.dumps(config))
         per_class = {e: {"f1": acc - 0.1} for e in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")}
         (run / "metrics.json").write_text(
             json.dumps(
@@ -148,11 +149,15 @@ def test_compare_prints_an_ablation_table(tmp_path, capsys):
                     "params": 123456,
                     "per_class": per_class,
                     "train_seconds": 600,
+                    "best_val_f1": val_f1,
                 }
             )
         )
     assert compare([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("| run | model | params |") and len(lines) == 4
-    assert lines[2].startswith("| b | mobilenetv2 | 123,456 |") and "0.6400" in lines[2] and "| 10.0 |" in lines[2]
+    assert lines[0].startswith("| run | model | params |") and "| val macro-F1 | test accuracy |" in lines[0]
+    assert len(lines) == 4
+    assert lines[2].startswith("| a | mobilenetv2 | 123,456 |") and "| 0.6600 | 0.6100 |" in lines[2]
+    assert "teacher=t.keras (crops), alpha=0.5, T=1.0" in lines[2] and "| 10.0 |" in lines[2]
+    assert lines[3].startswith("| b |") and "teacher" not in lines[3] and "| 0.6000 | 0.6400 |" in lines[3]
     assert compare([str(tmp_path / "missing")]) == 2
