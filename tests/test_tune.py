@@ -29,7 +29,7 @@ def _argv(data, out, trials=2, extra=(), limit=256):
         "--epochs",
         "1",
         "--limit",
-        "256",
+        str(limit),
         "--out",
         str(out),
         "--quiet",
