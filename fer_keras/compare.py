@@ -57,8 +57,8 @@ def run_row(run: Path) -> dict:
 
 def markdown_table(runs: list[Path]) -> str:
     rows = sorted((run_row(r) for r in runs), key=lambda r: (-(r["val_macro_f1"] or 0.0), -r["macro_f1"]))
-    header = ["run", "model", "params", "hyper-parameters", "val macro-F1", "test accuracy", "test macro-F1", *EMOTIONS]
-    header.append("train min")
+    header = ["run", "model", "params", "hyper-parameters", "val macro-F1", "test accuracy", "test macro-F1"]
+    header += [*EMOTIONS, "train min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         params = f"{r['params']:,}" if r["params"] else "?"
