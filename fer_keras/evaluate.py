@@ -10,7 +10,6 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fer_keras.data import load_faces, make_splits
@@ -20,8 +19,7 @@ from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.labels import EMOTIONS
 from fer_keras.metrics import classification_metrics, summary_line
 from fer_keras.predictor import EmotionPredictor, load_predictor, resolve_model_path
-
-TTA_MODES = ("none", "flip", "crops")
+from fer_keras.tta import TTA_MODES, tta_views
 
 
 def select_split(data: str | Path, split: str, seed: int = 0) -> FaceArrays:
@@ -34,21 +32,6 @@ def select_split(data: str | Path, split: str, seed: int = 0) -> FaceArrays:
     if set(faces.splits.tolist()) == {"all"}:
         return faces  # a single folder of <class>/ images: evaluate all of it
     raise FerKerasError(f"{data} has no {split!r} split (it has: {', '.join(sorted(set(faces.splits)))})")
-
-
-def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
-    """The views averaged by test-time augmentation (uint8 (N, 48, 48) each)."""
-    if mode == "none":
-        return [images]
-    if mode == "flip":
-        return [images, images[:, :, ::-1]]
-    if mode == "crops":
-        pad = 4
-        padded = np.stack([cv2.copyMakeBorder(im, pad, pad, pad, pad, cv2.BORDER_REFLECT_101) for im in images])
-        offsets = [(pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad)]
-        crops = [padded[:, y : y + 48, x : x + 48] for y, x in offsets]
-        return crops + [c[:, :, ::-1] for c in crops]
-    raise FerKerasError(f"unknown --tta {mode!r}; choose from {', '.join(TTA_MODES)}")
 
 
 def predict(predictor: EmotionPredictor, images: np.ndarray, tta: str = "none", batch_size: int = 256) -> np.ndarray:

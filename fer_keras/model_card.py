@@ -24,9 +24,18 @@ from fer_keras.export import export, load_keras_model
 from fer_keras.flops import macs_per_image
 from fer_keras.labels import EMOTIONS
 from fer_keras.metrics import classification_metrics, summary_line
-from fer_keras.models.tta import with_flip_tta
+from fer_keras.models.tta import with_tta
 from fer_keras.plots import confusion_matrix_png
 from fer_keras.predictor import limit_tf_threads, load_predictor
+from fer_keras.tta import NETWORK_PASSES, TTA_MODES
+
+# Card keys of the views a run is scored with, and how the shipped artefact's TTA is described.
+VIEW_KEYS = {"none": "single_view", "flip": "tta_flip", "crops": "tta_crops"}
+TTA_DESCRIPTIONS = {
+    "none": "none",
+    "flip": "flip: mean of the crop and its mirror image, inside the graph",
+    "crops": "crops: mean over 5 shifted crops (4-pixel reflect padding) and their mirror images, inside the graph",
+}
 
 
 def batch1_latency_ms(path: Path, crop: np.ndarray, repeats: int = 300) -> float:
@@ -45,16 +54,15 @@ def batch1_latency_ms(path: Path, crop: np.ndarray, repeats: int = 300) -> float
 def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None:
     """Save the model without its optimizer state (a third of the file, useless for inference).
 
-    ``tta="flip"`` ships the model wrapped so it averages the crop and its mirror image in-graph.
+    ``tta`` other than ``"none"`` ships the model wrapped so it averages its TTA views in-graph.
     """
     import keras
 
-    model = keras.saving.load_model(source, compile=False)
-    (with_flip_tta(model) if tta == "flip" else model).save(target)
+    with_tta(keras.saving.load_model(source, compile=False), tta).save(target)
 
 
 def validation_views(run: Path, data: str | Path, config: dict) -> dict:
-    """The run's own validation split (carved from train as it was) scored single-view and with flip TTA.
+    """The run's own validation split (carved from train as it was) scored with each TTA mode.
 
     This is where the shipped TTA mode is chosen: on validation, never on the test split.
     """
@@ -62,7 +70,7 @@ def validation_views(run: Path, data: str | Path, config: dict) -> dict:
     val = make_splits(faces, config.get("val_fraction", 0.1), config.get("seed", 0), config.get("dedupe", False)).val
     predictor = load_predictor(run / "best.keras")
     views = {}
-    for key, tta in (("single_view", "none"), ("tta_flip", "flip")):
+    for tta, key in VIEW_KEYS.items():
         m = classification_metrics(val.labels, predict(predictor, val.images, tta))
         views[key] = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
     return {"n": len(val), **views}
@@ -89,9 +97,9 @@ def train_command(config: dict) -> str:
 
 
 def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"), tta: str = "none") -> dict:
-    """Copy, export, evaluate and describe one run's best checkpoint (``tta="flip"``: mirror-averaged)."""
-    if tta not in ("none", "flip"):
-        raise FerKerasError(f"--tta must be none or flip, not {tta!r}")
+    """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph)."""
+    if tta not in TTA_MODES:
+        raise FerKerasError(f"--tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
     best = run / "best.keras"
     config_path = run / "config.json"
     if not best.exists() or not config_path.exists():
@@ -106,15 +114,16 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
 
     test = select_split(data, "test")
     model = load_keras_model(keras_path)
-    # Flip TTA runs the network twice per crop (plus a 48x48x48 mirror matmul, counted once).
-    macs = macs_per_image(model) + (macs_per_image(load_keras_model(best)) if tta == "flip" else 0)
+    # A TTA model runs the network once per view; its fixed mirror / padding matmuls (<1 %) are counted once.
+    macs = macs_per_image(model) + (NETWORK_PASSES[tta] - 1) * macs_per_image(load_keras_model(best))
     metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
-    # The other view: the run's checkpoint alone when flip TTA is built in, TTA on top of it otherwise.
-    if tta == "flip":
-        other = predict(load_predictor(best), test.images)
-    else:
-        other = predict(load_predictor(saved_path), test.images, "flip")
-    other_metrics = classification_metrics(test.labels, other)
+    # The other views: the run's checkpoint with each TTA mode the shipped artefact does not build in.
+    checkpoint = load_predictor(best)
+    other_views = {
+        VIEW_KEYS[mode]: classification_metrics(test.labels, predict(checkpoint, test.images, mode))
+        for mode in TTA_MODES
+        if mode != tta
+    }
     confusion_matrix_png(
         np.array(metrics["confusion_matrix"]),
         out / f"{name}_confusion_matrix.png",
@@ -130,9 +139,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "architecture": config["model"],
         "model_options": config.get("model_options", {}),
         "parameters": int(model.count_params()),
-        "test_time_augmentation": "flip: mean of the crop and its mirror image, inside the graph"
-        if tta == "flip"
-        else "none",
+        "test_time_augmentation": TTA_DESCRIPTIONS[tta],
         "mflops_per_image": round(2 * macs / 1e6, 1),
         "input": "raw 48x48 grayscale crop, float32 0..255, shape (N, 48, 48, 1)",
         "output": f"7 probabilities in FER2013 order: {', '.join(EMOTIONS)}",
@@ -150,9 +157,9 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
             "top2_accuracy": round(metrics["top2_accuracy"], 4),
             "ece": round(metrics["ece"], 4),
             "per_class_f1": {e: round(metrics["per_class"][e]["f1"], 4) for e in EMOTIONS},
-            ("single_view" if tta == "flip" else "tta_flip"): {
-                "accuracy": round(other_metrics["accuracy"], 4),
-                "macro_f1": round(other_metrics["macro_f1"], 4),
+            **{
+                key: {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
+                for key, m in other_views.items()
             },
         },
         "confusion_matrix_image": f"{name}_confusion_matrix.png",
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--out", default="saved_models", type=Path)
-    p.add_argument("--tta", choices=("none", "flip"), default="none", help="flip: ship with mirror averaging built in")
+    p.add_argument("--tta", choices=TTA_MODES, default="none", help="views to average inside the shipped graph")
     args = p.parse_args(argv)
     limit_tf_threads(1, 1)  # latency as the live app runs it (--threads 1)
     card = ship(args.run, args.name, args.data, args.out, args.tta)

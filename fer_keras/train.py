@@ -30,6 +30,7 @@ from fer_keras.data.pipeline import BALANCE_MODES
 from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.metrics import classification_metrics, summary_line
 from fer_keras.models import available_models, build, set_trainable_blocks
+from fer_keras.tta import TTA_MODES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -102,7 +103,7 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.learning_rate > 0, "--learning-rate must be positive"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
-            (self.teacher_tta in ("none", "flip", "crops"), "--teacher-tta must be one of none, flip, crops"),
+            (self.teacher_tta in TTA_MODES, f"--teacher-tta must be one of {', '.join(TTA_MODES)}"),
             (0 < self.distill_alpha <= 1, "--distill-alpha must be in (0, 1]"),
             (
                 self.distill_alpha <= 0.5 or self.balance not in ("weights", "sqrt-weights") or not self.teacher,
@@ -493,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ferplus", default="", help="FER+ fer2013new.csv to relabel a fer2013.csv --data")
     g = p.add_argument_group("distillation (soft targets from a trained model; same --seed/--val-fraction)")
     g.add_argument("--teacher", default="", help="teacher model: .keras, SavedModel, .tflite, .onnx or run dir")
-    g.add_argument("--teacher-tta", choices=("none", "flip", "crops"), default=d.teacher_tta)
+    g.add_argument("--teacher-tta", choices=TTA_MODES, default=d.teacher_tta)
     g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher")
     g.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     g = p.add_argument_group("model")

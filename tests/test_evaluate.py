@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from fer_keras.evaluate import main, tta_views
+from fer_keras.evaluate import main
 from fer_keras.explain import grad_cam
 from fer_keras.metrics import classification_metrics, expected_calibration_error
 from fer_keras.models import available_models, build
+from fer_keras.tta import tta_views
 
 FIGURES = ("confusion_matrix.png", "reliability.png", "mistakes.png", "grad_cam.png", "tsne.png")
 

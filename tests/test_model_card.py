@@ -1,4 +1,4 @@
-"""Shipping a run: the three artefacts, the card's fields, and the in-graph flip TTA variant."""
+"""Shipping a run: the three artefacts, the card's fields, and an in-graph TTA variant."""
 
 from __future__ import annotations
 
@@ -25,23 +25,24 @@ def run_dir(small_model_file, tmp_path_factory):
     return run
 
 
-def test_ship_with_flip_tta_writes_agreeing_artefacts_and_a_card(run_dir, small_fer, tmp_path, capsys):
+def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small_fer, tmp_path, capsys):
     out = tmp_path / "shipped"
-    argv = ["--run", str(run_dir), "--name", "tiny", "--data", str(small_fer), "--out", str(out), "--tta", "flip"]
+    argv = ["--run", str(run_dir), "--name", "tiny", "--data", str(small_fer), "--out", str(out), "--tta", "crops"]
     assert main(argv) == 0
     card = json.loads((out / "tiny.json").read_text())
     assert card["train_command"].startswith("python -m fer_keras.train --model mobilenetv2")
     assert "--balance sqrt-weights" in card["train_command"] and "--width 0.5" in card["train_command"]
     assert card["train_minutes_2core_cpu"] == 1.5 and card["data_hash"] == "abc"
-    assert card["test_time_augmentation"].startswith("flip")
+    assert card["test_time_augmentation"].startswith("crops")
     assert set(card["test"]["per_class_f1"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-    assert "single_view" in card["test"] and "tta_flip" not in card["test"]
+    assert {"single_view", "tta_flip"} <= set(card["test"]) and "tta_crops" not in card["test"]
     assert (out / card["confusion_matrix_image"]).exists()
     # The TTA choice is documented on the run's validation split (carved from train), not on test.
     val = make_splits(load_faces(small_fer)).val
     assert card["validation"]["n"] == len(val) > 0
-    flip_val = classification_metrics(val.labels, predict(load_predictor(run_dir / "best.keras"), val.images, "flip"))
-    assert card["validation"]["tta_flip"]["macro_f1"] == pytest.approx(flip_val["macro_f1"], abs=1e-4)
+    crops_val = classification_metrics(val.labels, predict(load_predictor(run_dir / "best.keras"), val.images, "crops"))
+    assert card["validation"]["tta_crops"]["macro_f1"] == pytest.approx(crops_val["macro_f1"], abs=1e-4)
+    assert set(card["validation"]) == {"n", "single_view", "tta_flip", "tta_crops"}
     assert set(card["validation"]["single_view"]) == {"accuracy", "macro_f1"}
 
     test = load_faces(small_fer / "test")
@@ -49,9 +50,9 @@ def test_ship_with_flip_tta_writes_agreeing_artefacts_and_a_card(run_dir, small_
     outputs = {fmt: load_predictor(out / rel)(crops) for fmt, rel in card["files"].items()}
     for fmt, probs in outputs.items():
         np.testing.assert_allclose(probs, outputs["keras"], atol=1e-4, err_msg=fmt)
-    # The shipped model is the run's checkpoint averaged with its mirror image.
+    # The shipped model is the run's checkpoint averaged over the crops TTA views.
     plain = load_predictor(run_dir / "best.keras")
-    np.testing.assert_allclose(outputs["keras"], predict(plain, crops, "flip"), atol=1e-5)
+    np.testing.assert_allclose(outputs["keras"], predict(plain, crops, "crops"), atol=1e-5)
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("accuracy=")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -176,3 +177,31 @@ def test_flip_tta_wrapper_averages_the_mirror_and_survives_safe_mode(crops, tmp_
     np.testing.assert_allclose(reloaded.predict(crops, verbose=0), expected, atol=1e-6)
     assert wrapped.count_params() == plain.count_params() + 48 * 48  # shared weights + the 0/1 mirror
     assert macs_per_image(mirror_block()) == 48 * 48 * 48
+
+
+def test_crops_tta_wrapper_averages_the_same_views_as_evaluate(crops, tmp_path):
+    from fer_keras.models.tta import reflect_pad_block, single_view, with_tta
+    from fer_keras.tta import tta_views
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((48, 48, 1))
+    logits = keras.layers.Dense(7, kernel_initializer=keras.initializers.RandomNormal(0, 0.05))(
+        keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    )
+    plain = keras.Model(inputs, keras.layers.Softmax()(logits))
+    images = crops[..., 0].astype(np.uint8)
+    padded = reflect_pad_block()(crops).numpy()[..., 0]
+    np.testing.assert_array_equal(
+        padded, np.stack([cv2.copyMakeBorder(im, 4, 4, 4, 4, cv2.BORDER_REFLECT_101) for im in images])
+    )
+    views = tta_views(images, "crops")
+    expected = np.mean([plain.predict(v[..., None].astype(np.float32), verbose=0) for v in views], axis=0)
+    wrapped = with_tta(plain, "crops")
+    np.testing.assert_allclose(wrapped.predict(crops, verbose=0), expected, atol=1e-6)
+    assert not np.allclose(expected, with_tta(plain, "flip").predict(crops, verbose=0), atol=1e-4)  # shifts count
+    path = tmp_path / "crops.keras"
+    wrapped.save(path)
+    reloaded = keras.saving.load_model(path)  # safe_mode on: stock layers only
+    np.testing.assert_allclose(reloaded.predict(crops, verbose=0), expected, atol=1e-6)
+    assert single_view(reloaded).count_params() == plain.count_params()
+    assert with_tta(plain, "none") is plain
