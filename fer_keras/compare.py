@@ -37,6 +37,8 @@ def run_row(run: Path) -> dict:
     extra = config.get("model_options") or {}
     if extra:
         options += ", " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    if config.get("split_seed") is not None:
+        options += f", seed={config.get('seed')}, split_seed={config['split_seed']}"
     if config.get("teacher"):
         options += (
             f", teacher={Path(config['teacher']).name} ({config.get('teacher_tta', 'none')}),"

@@ -7,8 +7,9 @@ with the usual loss, so distillation costs one teacher pass over the training sp
 teacher forward pass per step. The probabilities are kept in the run directory
 (``teacher_probs.npy``), so ``--resume`` does not recompute them.
 
-The teacher should have been trained on the same validation split (same ``--seed`` and
-``--val-fraction``): a teacher that saw the student's validation images makes validation optimistic.
+The teacher should have been trained on the same validation split (same ``--split-seed``, which
+defaults to ``--seed``, and ``--val-fraction``): a teacher that saw the student's validation images
+makes validation optimistic.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.data import load_faces, make_splits
 from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.evaluate import predict, select_split
 from fer_keras.export import export, load_keras_model
@@ -61,13 +60,30 @@ def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None
     with_tta(keras.saving.load_model(source, compile=False), tta).save(target)
 
 
-def validation_views(run: Path, data: str | Path, config: dict) -> dict:
-    """The run's own validation split (carved from train as it was) scored with each TTA mode.
+def run_splits(data: str | Path, config: dict):
+    """The run's own splits (validation carved from train as its training did), read from ``data``."""
+    from fer_keras.train import TrainConfig, load_run_splits
+
+    run_config = TrainConfig.from_json(json.dumps(config))
+    run_config.data = str(data)
+    return load_run_splits(run_config)
+
+
+def data_description(data: str | Path, config: dict, splits, n_test: int) -> str:
+    split_seed = config.get("split_seed")
+    split_seed = config.get("seed", 0) if split_seed is None else split_seed
+    return (
+        f"{Path(data).resolve().name}: {len(splits.train):,} training and {len(splits.val):,} validation images "
+        f"(validation carved from the training folder: {config.get('val_fraction', 0.1):.0%}, split seed "
+        f"{split_seed}), {n_test:,} test images"
+    )
+
+
+def validation_views(run: Path, val) -> dict:
+    """The run's validation split scored with each TTA mode.
 
     This is where the shipped TTA mode is chosen: on validation, never on the test split.
     """
-    faces = load_faces(data)
-    val = make_splits(faces, config.get("val_fraction", 0.1), config.get("seed", 0), config.get("dedupe", False)).val
     predictor = load_predictor(run / "best.keras")
     views = {}
     for tta, key in VIEW_KEYS.items():
@@ -132,6 +148,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
     )
     crop = test.images[:1]
     config = json.loads(config_path.read_text())
+    splits = run_splits(data, config)
     run_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     card = {
         "name": name,
@@ -147,10 +164,10 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "train_minutes_2core_cpu": round(run_metrics["train_seconds"] / 60, 1)
         if "train_seconds" in run_metrics
         else None,
-        "data": "FER2013 (Kaggle folder layout): train 28,709 (val carved from it, 10%, seed 0), test 3,589",
+        "data": data_description(data, config, splits, len(test)),
         "data_hash": run_metrics.get("data_hash", ""),
         "selection": "best validation macro-F1 epoch (never the test split)",
-        "validation": validation_views(run, data, config),
+        "validation": validation_views(run, splits.val),
         "test": {
             "accuracy": round(metrics["accuracy"], 4),
             "macro_f1": round(metrics["macro_f1"], 4),

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras.data import augment_config, class_weights, eval_dataset, load_splits, train_dataset
+from fer_keras.data import Splits, augment_config, class_weights, eval_dataset, load_splits, train_dataset
 from fer_keras.data.loading import default_data_path
 from fer_keras.data.pipeline import BALANCE_MODES
 from fer_keras.errors import FerKerasError, cli_main
@@ -61,6 +61,7 @@ class TrainConfig:
     balance: str = "none"  # none | weights | sqrt-weights | sample
     early_stopping: int = 0  # patience in epochs on val macro-F1; 0 = off
     seed: int = 0
+    split_seed: int | None = None  # seeds the validation split; None = seed (fix it to vary seed alone)
     deterministic: bool = False  # tf op determinism (slower; exact resume equality)
     val_fraction: float = 0.1
     dedupe: bool = False
@@ -321,6 +322,20 @@ def predict_probs(model: keras.Model, faces, batch_size: int = 256) -> np.ndarra
     return model.predict(faces.images[..., None].astype(np.float32), batch_size=batch_size, verbose=0)
 
 
+def load_run_splits(config: TrainConfig) -> Splits:
+    """The run's train / validation / test splits, exactly as its training made them."""
+    return load_splits(
+        config.data,
+        val_fraction=config.val_fraction,
+        seed=config.seed if config.split_seed is None else config.split_seed,
+        dedupe=config.dedupe,
+        on_error="skip" if config.skip_bad else "raise",
+        extra=config.extra or None,
+        ferplus=config.ferplus or None,
+        limit=config.limit or None,
+    )
+
+
 def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence = ()) -> RunResult:
     """Run (or resume) one training run and fill its run directory."""
     started = time.perf_counter()
@@ -343,16 +358,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         tf.config.experimental.enable_op_determinism()
     set_precision(config.precision)
 
-    splits = load_splits(
-        config.data,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        dedupe=config.dedupe,
-        on_error="skip" if config.skip_bad else "raise",
-        extra=config.extra or None,
-        ferplus=config.ferplus or None,
-        limit=config.limit or None,
-    )
+    splits = load_run_splits(config)
     if config.verbose:
         print(f"data: {splits.summary()} (hash {splits.data_hash[:12]})", flush=True)
     augment = augment_config(config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix)
@@ -476,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     g.add_argument("--early-stopping", type=int, default=d.early_stopping, metavar="PATIENCE")
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--seed", type=int, default=d.seed, help="initialisation, augmentation and (by default) the split")
     g.add_argument("--deterministic", action="store_true", help="deterministic TF ops (slower)")
     g = p.add_argument_group("data")
     g.add_argument("--augment", default=d.augment, help="preset: none, light, standard, strong")
@@ -486,13 +492,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--balance", choices=BALANCE_MODES, default=d.balance)
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
     g.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the validation split (default: --seed); fix it to compare seeds on the same validation images",
+    )
+    g.add_argument(
         "--dedupe", action="store_true", help="drop train images also in val/test or with conflicting labels"
     )
     g.add_argument("--limit", type=int, default=0, help="train on a stratified subset of N images")
     g.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images instead of stopping")
     g.add_argument("--extra", action="append", default=[], help="extra folder dataset merged into training")
     g.add_argument("--ferplus", default="", help="FER+ fer2013new.csv to relabel a fer2013.csv --data")
-    g = p.add_argument_group("distillation (soft targets from a trained model; same --seed/--val-fraction)")
+    g = p.add_argument_group("distillation (soft targets from a trained model on the same --split-seed/--val-fraction)")
     g.add_argument("--teacher", default="", help="teacher model: .keras, SavedModel, .tflite, .onnx or run dir")
     g.add_argument("--teacher-tta", choices=TTA_MODES, default=d.teacher_tta)
     g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher")
@@ -543,6 +555,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         balance=args.balance,
         early_stopping=args.early_stopping,
         seed=args.seed,
+        split_seed=args.split_seed,
         deterministic=args.deterministic,
         val_fraction=args.val_fraction,
         dedupe=args.dedupe,

@@ -40,6 +40,10 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
     # The TTA choice is documented on the run's validation split (carved from train), not on test.
     val = make_splits(load_faces(small_fer)).val
     assert card["validation"]["n"] == len(val) > 0
+    assert (
+        card["data"] == f"{small_fer.name}: {560 - len(val)} training and {len(val)} validation images "
+        "(validation carved from the training folder: 10%, split seed 0), 84 test images"
+    )
     crops_val = classification_metrics(val.labels, predict(load_predictor(run_dir / "best.keras"), val.images, "crops"))
     assert card["validation"]["tta_crops"]["macro_f1"] == pytest.approx(crops_val["macro_f1"], abs=1e-4)
     assert set(card["validation"]) == {"n", "single_view", "tta_flip", "tta_crops"}

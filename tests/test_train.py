@@ -163,6 +163,19 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
     assert "not a run directory" in _error_of(["--resume", "--out", str(tmp_path / "nothing")], capsys)
 
 
+def test_split_seed_fixes_the_validation_images_while_seed_varies(small_fer):
+    from fer_keras.train import build_parser, config_from_args, load_run_splits
+
+    def val_names(argv):
+        config = config_from_args(build_parser().parse_args(["--data", str(small_fer), *argv]))
+        return sorted(load_run_splits(config).val.names)
+
+    seed0, seed1 = val_names(["--seed", "0"]), val_names(["--seed", "1"])
+    assert seed0 != seed1  # by default --seed also draws the split (the shipped runs did)
+    assert val_names(["--seed", "1", "--split-seed", "0"]) == seed0
+    assert val_names(["--seed", "0", "--split-seed", "1"]) == seed1
+
+
 def test_sigterm_becomes_a_clean_interrupt():
     import os
     import signal
