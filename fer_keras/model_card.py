@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import shutil
 import time
@@ -112,6 +113,41 @@ def train_command(config: dict) -> str:
     return "python -m fer_keras.train " + " ".join(flags)
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a directory's files (relative names and contents, sorted)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def teacher_record(config: dict, overwritten: list[Path]) -> dict | None:
+    """The distillation teacher of a run (path, hash, settings); refuses a teacher this ship would overwrite.
+
+    The card's train command names the teacher's path, so the teacher must outlive the shipping.
+    """
+    if not config.get("teacher"):
+        return None
+    teacher = Path(config["teacher"])
+    if teacher.exists() and any(
+        teacher.resolve() == target.resolve() or target.resolve() in teacher.resolve().parents for target in overwritten
+    ):
+        raise FerKerasError(
+            f"the run's teacher {teacher} is a file this would overwrite: copy it elsewhere (e.g. "
+            "saved_models/teachers/), point 'teacher' in the run's config.json at the copy and ship again"
+        )
+    return {
+        "path": str(teacher),
+        "sha256": file_sha256(teacher) if teacher.exists() else None,
+        "tta": config.get("teacher_tta", "none"),
+        "alpha": config.get("distill_alpha"),
+        "temperature": config.get("distill_temperature"),
+    }
+
+
 def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"), tta: str = "none") -> dict:
     """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph)."""
     if tta not in TTA_MODES:
@@ -120,8 +156,10 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
     config_path = run / "config.json"
     if not best.exists() or not config_path.exists():
         raise FerKerasError(f"{run} has no best.keras / config.json: is it a finished run directory?")
-    out.mkdir(parents=True, exist_ok=True)
     keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
+    config = json.loads(config_path.read_text())
+    teacher = teacher_record(config, [keras_path, saved_path, tflite_path])
+    out.mkdir(parents=True, exist_ok=True)
     _save_inference_model(best, keras_path, tta)
     if saved_path.exists():
         shutil.rmtree(saved_path)
@@ -147,7 +185,6 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         f"macro-F1 {metrics['macro_f1']:.3f}",
     )
     crop = test.images[:1]
-    config = json.loads(config_path.read_text())
     splits = run_splits(data, config)
     run_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     card = {
@@ -161,6 +198,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "input": "raw 48x48 grayscale crop, float32 0..255, shape (N, 48, 48, 1)",
         "output": f"7 probabilities in FER2013 order: {', '.join(EMOTIONS)}",
         "train_command": train_command(config),
+        **({"teacher": teacher} if teacher else {}),
         "train_minutes_2core_cpu": round(run_metrics["train_seconds"] / 60, 1)
         if "train_seconds" in run_metrics
         else None,

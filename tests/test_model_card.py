@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from fer_keras.data import load_faces, make_splits
 from fer_keras.errors import FerKerasError
 from fer_keras.evaluate import predict
 from fer_keras.metrics import classification_metrics
-from fer_keras.model_card import main, ship
+from fer_keras.model_card import main, ship, teacher_record
 from fer_keras.predictor import load_predictor
 
 
@@ -63,3 +65,27 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
 def test_ship_rejects_an_unfinished_run(tmp_path, small_fer):
     with pytest.raises(FerKerasError, match="has no best.keras"):
         ship(tmp_path, "x", small_fer)
+
+
+def test_a_distilled_run_records_its_teacher_and_never_overwrites_it(run_dir, small_fer, tmp_path, capsys):
+    out = tmp_path / "shipped"
+    (out / "tiny").mkdir(parents=True)
+    teacher = out / "tiny.keras"
+    teacher.write_bytes(b"the teacher")
+    run = tmp_path / "distilled"
+    shutil.copytree(run_dir, run)
+    config = json.loads((run / "config.json").read_text()) | {"teacher": str(teacher), "teacher_tta": "crops"}
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["--run", str(run), "--name", "tiny", "--data", str(small_fer), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "would overwrite" in err
+    assert teacher.read_bytes() == b"the teacher"  # refused before anything was written
+    targets = [out / "tiny.keras", out / "tiny", out / "tiny.tflite"]
+    with pytest.raises(FerKerasError, match="would overwrite"):  # a SavedModel teacher counts too
+        teacher_record(config | {"teacher": str(out / "tiny")}, targets)
+    kept = tmp_path / "teachers" / "v1.keras"
+    kept.parent.mkdir()
+    shutil.copy(teacher, kept)
+    record = teacher_record(config | {"teacher": str(kept)}, targets)
+    assert record["sha256"] == hashlib.sha256(b"the teacher").hexdigest() and record["tta"] == "crops"
+    assert teacher_record({"model": "mobilenetv2"}, targets) is None
