@@ -159,6 +159,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
     keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
     config = json.loads(config_path.read_text())
     teacher = teacher_record(config, [keras_path, saved_path, tflite_path])
+    splits = run_splits(data, config)  # before anything is written: a run whose data is missing fails here
     out.mkdir(parents=True, exist_ok=True)
     _save_inference_model(best, keras_path, tta)
     if saved_path.exists():
@@ -185,7 +186,6 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         f"macro-F1 {metrics['macro_f1']:.3f}",
     )
     crop = test.images[:1]
-    splits = run_splits(data, config)
     run_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     card = {
         "name": name,
