@@ -24,7 +24,7 @@ from fer_keras.export import export, load_keras_model
 from fer_keras.flops import macs_per_image
 from fer_keras.labels import EMOTIONS
 from fer_keras.metrics import classification_metrics, summary_line
-from fer_keras.models.tta import with_tta
+from fer_keras.models.tta import single_view, with_tta
 from fer_keras.plots import confusion_matrix_png
 from fer_keras.predictor import limit_tf_threads, load_predictor
 from fer_keras.tta import NETWORK_PASSES, TTA_MODES
@@ -62,21 +62,19 @@ def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None
 
 
 def run_splits(data: str | Path, config: dict):
-    """The run's own splits (validation carved from train as its training did), read from ``data``."""
+    """The run's own config (reading ``data``) and splits, validation carved from train as its training did."""
     from fer_keras.train import TrainConfig, load_run_splits
 
     run_config = TrainConfig.from_json(json.dumps(config))
     run_config.data = str(data)
-    return load_run_splits(run_config)
+    return run_config, load_run_splits(run_config)
 
 
-def data_description(data: str | Path, config: dict, splits, n_test: int) -> str:
-    split_seed = config.get("split_seed")
-    split_seed = config.get("seed", 0) if split_seed is None else split_seed
+def data_description(run_config, splits, n_test: int) -> str:
     return (
-        f"{Path(data).resolve().name}: {len(splits.train):,} training and {len(splits.val):,} validation images "
-        f"(validation carved from the training folder: {config.get('val_fraction', 0.1):.0%}, split seed "
-        f"{split_seed}), {n_test:,} test images"
+        f"{Path(run_config.data).resolve().name}: {len(splits.train):,} training and {len(splits.val):,} "
+        f"validation images (validation carved from the training folder: {run_config.val_fraction:.0%}, "
+        f"split seed {run_config.val_split_seed}), {n_test:,} test images"
     )
 
 
@@ -159,7 +157,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
     keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
     config = json.loads(config_path.read_text())
     teacher = teacher_record(config, [keras_path, saved_path, tflite_path])
-    splits = run_splits(data, config)  # before anything is written: a run whose data is missing fails here
+    run_config, splits = run_splits(data, config)  # before anything is written: a run whose data is missing fails here
     out.mkdir(parents=True, exist_ok=True)
     _save_inference_model(best, keras_path, tta)
     if saved_path.exists():
@@ -170,7 +168,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
     test = select_split(data, "test")
     model = load_keras_model(keras_path)
     # A TTA model runs the network once per view; its fixed mirror / padding matmuls (<1 %) are counted once.
-    macs = macs_per_image(model) + (NETWORK_PASSES[tta] - 1) * macs_per_image(load_keras_model(best))
+    macs = macs_per_image(model) + (NETWORK_PASSES[tta] - 1) * macs_per_image(single_view(model))
     metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
     # The other views: the run's checkpoint with each TTA mode the shipped artefact does not build in.
     checkpoint = load_predictor(best)
@@ -202,7 +200,7 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "train_minutes_2core_cpu": round(run_metrics["train_seconds"] / 60, 1)
         if "train_seconds" in run_metrics
         else None,
-        "data": data_description(data, config, splits, len(test)),
+        "data": data_description(run_config, splits, len(test)),
         "data_hash": run_metrics.get("data_hash", ""),
         "selection": "best validation macro-F1 epoch (never the test split)",
         "validation": validation_views(run, splits.val),

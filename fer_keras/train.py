@@ -92,6 +92,11 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    @property
+    def val_split_seed(self) -> int:
+        """The seed that carves the validation split: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
+
     def validate(self) -> None:
         """One-line errors for bad values before any work starts."""
         if self.model not in available_models():
@@ -327,7 +332,7 @@ def load_run_splits(config: TrainConfig) -> Splits:
     return load_splits(
         config.data,
         val_fraction=config.val_fraction,
-        seed=config.seed if config.split_seed is None else config.split_seed,
+        seed=config.val_split_seed,
         dedupe=config.dedupe,
         on_error="skip" if config.skip_bad else "raise",
         extra=config.extra or None,

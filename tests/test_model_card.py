@@ -12,6 +12,8 @@ import pytest
 from fer_keras.data import load_faces, make_splits
 from fer_keras.errors import FerKerasError
 from fer_keras.evaluate import predict
+from fer_keras.export import load_keras_model
+from fer_keras.flops import macs_per_image
 from fer_keras.metrics import classification_metrics
 from fer_keras.model_card import main, ship, teacher_record
 from fer_keras.predictor import load_predictor
@@ -36,6 +38,8 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
     assert "--balance sqrt-weights" in card["train_command"] and "--width 0.5" in card["train_command"]
     assert card["train_minutes_2core_cpu"] == 1.5 and card["data_hash"] == "abc"
     assert card["test_time_augmentation"].startswith("crops")
+    network_mflops = 2 * macs_per_image(load_keras_model(run_dir / "best.keras")) / 1e6
+    assert card["mflops_per_image"] == pytest.approx(10 * network_mflops, rel=0.02)  # ten passes + fixed matmuls
     assert set(card["test"]["per_class_f1"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert {"single_view", "tta_flip"} <= set(card["test"]) and "tta_crops" not in card["test"]
     assert (out / card["confusion_matrix_image"]).exists()
