@@ -348,8 +348,8 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     state: dict = {}
     if resume:
         saved, state = load_resume_state(run_dir)
-        if config.epochs != saved.epochs:
-            saved.epochs = config.epochs  # the only thing a resume may change: train longer
+        # the only things a resume may change: train longer, and how much it prints
+        saved.epochs, saved.verbose = config.epochs, config.verbose
         config = saved
     done, best = int(state.get("epoch", 0)), state.get("best_val_f1")
     config.data = config.data or str(default_data_path())
@@ -474,9 +474,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA or data/fer2013)",
     )
     p.add_argument("--out", default=None, help="run directory (default: runs/<model>-<time>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last finished epoch, with its saved options (only --epochs may change)",
+    )
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs to train; None = {d.epochs} for a new run, the saved run's on --resume "
+        "(where more trains longer at the schedule's final learning rate)",
+    )
     g.add_argument("--batch-size", type=int, default=d.batch_size)
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     g.add_argument("--learning-rate", "--lr", type=float, default=d.learning_rate)
@@ -543,7 +553,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         model=args.model,
         data=args.data or "",
         out=args.out or "",
-        epochs=args.epochs,
+        epochs=TrainConfig.epochs if args.epochs is None else args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
@@ -584,11 +594,44 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+# what --resume may take from the command line; everything else comes from the run's config.json
+RESUME_OPTIONS = ("epochs", "out", "verbose")
+
+
+def resume_config(args: argparse.Namespace) -> TrainConfig:
+    """The saved config of the run in ``--out``, with ``--epochs`` if given.
+
+    Any other option given with a value that differs from the saved run is a one-line error rather
+    than silently ignored (an option left at its default cannot be told apart from one not given).
+    """
+    given = config_from_args(args)
+    saved, _ = load_resume_state(resolve_run_dir(given, resume=True))
+    defaults = config_from_args(build_parser().parse_args([]))
+    conflicts = [
+        f"--{f.name.replace('_', '-')} (saved {getattr(saved, f.name)!r}, given {getattr(given, f.name)!r})"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in RESUME_OPTIONS
+        and getattr(given, f.name) not in (getattr(defaults, f.name), getattr(saved, f.name))
+    ]
+    if conflicts:
+        raise FerKerasError(
+            f"--resume continues {given.out} with its saved options, but {', '.join(conflicts)} differ; "
+            "only --epochs may change (start a new --out to change the others)"
+        )
+    if args.epochs is not None:
+        saved.epochs = args.epochs
+    saved.out, saved.verbose = given.out, given.verbose
+    return saved
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    config.out = str(resolve_run_dir(config, args.resume))
+    if args.resume:
+        config = resume_config(args)
+    else:
+        config = config_from_args(args)
+        config.out = str(resolve_run_dir(config, resume=False))
     try:
         result = train(config, resume=args.resume)
     except KeyboardInterrupt:

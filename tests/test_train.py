@@ -1,8 +1,9 @@
-"""``python -m fer_keras.train``: every model trains one epoch on a 512-image real subset and
+"""``python -m fer_keras.train``: every model trains one epoch on a 192-image real subset and
 leaves a complete run directory; interruption + --resume equals an uninterrupted seeded run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -21,7 +22,7 @@ RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.js
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.smoke) if n == "mobilenetv2" else n for n in available_models()]
 )
-def test_one_epoch_on_512_images_makes_a_run_directory(name, small_fer, tmp_path, capsys):
+def test_one_epoch_on_192_images_makes_a_run_directory(name, small_fer, tmp_path, capsys):
     out = tmp_path / name
     code = main(
         [
@@ -30,7 +31,7 @@ def test_one_epoch_on_512_images_makes_a_run_directory(name, small_fer, tmp_path
             "--data",
             str(small_fer),
             "--limit",
-            "512",
+            "192",
             "--epochs",
             "1",
             "--batch-size",
@@ -47,9 +48,9 @@ def test_one_epoch_on_512_images_makes_a_run_directory(name, small_fer, tmp_path
     history = pd.read_csv(out / "history.csv")
     assert len(history) == 1 and {"val_f1", "val_accuracy", "loss"} <= set(history.columns)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n"] == 84 and len(metrics["confusion_matrix"]) == 7
+    assert metrics["n"] == 192 // 4 and len(metrics["confusion_matrix"]) == 7
     config = json.loads((out / "config.json").read_text())
-    assert config["model"] == name and config["limit"] == 512
+    assert config["model"] == name and config["limit"] == 192
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"test accuracy={metrics['accuracy']:.4f} macro_f1={metrics['macro_f1']:.4f}"
 
@@ -161,6 +162,27 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
     )
     assert "does not fit model mobilenetv2" in err
     assert "not a run directory" in _error_of(["--resume", "--out", str(tmp_path / "nothing")], capsys)
+
+
+def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
+    from fer_keras.train import build_parser, resume_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = TrainConfig(data="faces", out=str(run), epochs=70, batch_size=128, augment="light")
+    (run / "config.json").write_text(saved.to_json())
+
+    def resumed(*argv):
+        return resume_config(build_parser().parse_args(["--resume", "--out", str(run), *argv]))
+
+    # without --epochs the run keeps its 70 (it used to fall back to the default 30 and stop early)
+    assert resumed().epochs == 70
+    assert resumed("--epochs", "80").epochs == 80
+    assert resumed("--quiet").verbose == 0
+    assert resumed("--batch-size", "128", "--data", "faces") == dataclasses.replace(saved, verbose=resumed().verbose)
+    err = _error_of(["--resume", "--out", str(run), "--batch-size", "32", "--augment", "strong"], capsys)
+    assert "--batch-size (saved 128, given 32)" in err and "--augment (saved 'light', given 'strong')" in err
+    assert "only --epochs may change" in err
 
 
 def test_split_seed_fixes_the_validation_images_while_seed_varies(small_fer):
