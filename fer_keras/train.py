@@ -9,6 +9,7 @@ A run directory holds ``config.json``, ``history.csv``, TensorBoard ``logs/``, `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -233,43 +234,99 @@ def restore_seed_states(model: keras.Model, values: list) -> None:
         variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
-class ResumeCheckpoint(keras.callbacks.Callback):
-    """After every epoch: ``last.keras`` (weights, optimizer) and ``state.json`` (epoch, best
-    val macro-F1, dropout RNG states), each written atomically."""
+class Interrupts:
+    """While training, SIGINT (Ctrl-C) and SIGTERM both raise ``KeyboardInterrupt``, except inside
+    ``hold()``: a signal that arrives while a checkpoint is being written is raised once the files
+    are complete, so an interrupt never leaves ``best.keras``, ``last.keras`` and ``state.json``
+    out of step."""
 
-    def __init__(self, run_dir: Path, best: float | None, seconds_before: float = 0.0):
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.holding = self.pending = False
+        self.previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals only reach the main thread
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        self.previous = {}
+        return False
+
+    def _handle(self, signum, frame):
+        if self.holding:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def hold(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """After every epoch, each file written atomically and with interrupts held: ``best.keras``
+    (when val macro-F1 improved), ``last.keras`` (weights, optimizer) and ``state.json`` (epoch,
+    best val macro-F1, dropout RNG states). ``state.json`` marks the epoch as finished: an
+    interrupt before this callback repeats the epoch on resume, one after it loses nothing."""
+
+    def __init__(
+        self, run_dir: Path, best: float | None, seconds_before: float = 0.0, interrupts: Interrupts | None = None
+    ):
         super().__init__()
         self.run_dir = run_dir
         self.best = best
+        self.interrupts = interrupts or Interrupts()  # holds Ctrl-C / SIGTERM while files are written
         self.seconds_before = seconds_before  # training time of earlier (interrupted) sessions
         self.started = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(MONITOR)
-        if value is not None and (self.best is None or value > self.best):
-            self.best = float(value)
-        tmp = self.run_dir / ".last.tmp.keras"
+    def _save(self, name: str) -> None:
+        tmp = self.run_dir / f".{name}.tmp.keras"
         self.model.save(tmp)
-        os.replace(tmp, self.run_dir / "last.keras")
+        os.replace(tmp, self.run_dir / f"{name}.keras")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        with self.interrupts.hold():
+            self._checkpoint(epoch, (logs or {}).get(MONITOR))
+
+    def _checkpoint(self, epoch: int, value) -> None:
+        best = self.best
+        if value is not None and (best is None or value > best):
+            best = float(value)
+            self._save("best")
+        self._save("last")
         state = {
             "epoch": epoch + 1,
-            "best_val_f1": self.best,
+            "best_val_f1": best,
             "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
             "train_seconds": round(self.seconds_before + time.perf_counter() - self.started, 1),
         }
         _atomic_write(self.run_dir / "state.json", json.dumps(state))
+        self.best = best
 
 
-def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resuming: bool, seconds: float) -> list:
+def make_callbacks(
+    config: TrainConfig,
+    run_dir: Path,
+    best: float | None,
+    resuming: bool,
+    seconds: float,
+    interrupts: Interrupts | None = None,
+) -> list:
+    """The run's callbacks, ``ResumeCheckpoint`` last: the optimizer it saves already carries a
+    learning rate that ``ReduceLROnPlateau`` lowered in the same epoch."""
     callbacks = [
-        ResumeCheckpoint(run_dir, best, seconds),
-        keras.callbacks.ModelCheckpoint(
-            run_dir / "best.keras",
-            monitor=MONITOR,
-            mode="max",
-            save_best_only=True,
-            initial_value_threshold=best,
-        ),
         keras.callbacks.CSVLogger(run_dir / "history.csv", append=resuming),
         keras.callbacks.TensorBoard(run_dir / "logs", write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
@@ -278,26 +335,18 @@ def make_callbacks(config: TrainConfig, run_dir: Path, best: float | None, resum
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=3))
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping))
-    return callbacks
+    return [*callbacks, ResumeCheckpoint(run_dir, best, seconds, interrupts)]
 
 
-class _SigtermToInterrupt:
-    """Turn SIGTERM into KeyboardInterrupt while training, so both stop the same clean way."""
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():  # signals only reach the main thread
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
-        return self
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-        return False
+def drop_unfinished_history(path: Path, epochs_done: int) -> None:
+    """Keep only the ``history.csv`` rows of finished epochs (an interrupt after the CSV row was
+    written but before ``state.json`` repeats that epoch, which would otherwise log it twice)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [lines[0], *(line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs_done)]
+    if len(kept) != len(lines):
+        _atomic_write(path, "".join(kept))
 
 
 # --------------------------------------------------------------------------- the run
@@ -395,7 +444,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     stages = [(0, config.head_epochs, False), (config.head_epochs, config.epochs, True)]
     if not config.head_epochs:
         stages = [(0, config.epochs, False)]
-    with _SigtermToInterrupt():
+    with Interrupts() as interrupts:
         for start, end, unfreeze in stages:
             if done >= end:
                 continue
@@ -408,7 +457,10 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
                 splits.train, config.batch_size, config.seed, augment, config.balance, first, end, targets
             )
             seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
-            callbacks = make_callbacks(config, run_dir, best, resuming=done > 0 or first > 0, seconds=seconds_before)
+            drop_unfinished_history(run_dir / "history.csv", first)
+            callbacks = make_callbacks(
+                config, run_dir, best, resuming=done > 0 or first > 0, seconds=seconds_before, interrupts=interrupts
+            )
             model.fit(
                 train_ds,
                 epochs=end,
@@ -420,7 +472,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
                 callbacks=[*callbacks, *extra_callbacks],
                 verbose=config.verbose,
             )
-            best = callbacks[0].best
+            best = callbacks[-1].best
             done = end
             if model.stop_training:
                 break

@@ -198,15 +198,38 @@ def test_split_seed_fixes_the_validation_images_while_seed_varies(small_fer):
     assert val_names(["--seed", "0", "--split-seed", "1"]) == seed1
 
 
-def test_sigterm_becomes_a_clean_interrupt():
+def test_sigterm_is_a_clean_interrupt_held_back_while_a_checkpoint_is_written():
     import os
     import signal
 
-    from fer_keras.train import _SigtermToInterrupt
+    from fer_keras.train import Interrupts
 
-    with pytest.raises(KeyboardInterrupt), _SigtermToInterrupt():
+    with pytest.raises(KeyboardInterrupt), Interrupts():
         os.kill(os.getpid(), signal.SIGTERM)
         tf.constant(0)  # give the handler a bytecode boundary to run at
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    written = []
+    with pytest.raises(KeyboardInterrupt), Interrupts() as interrupts:
+        with interrupts.hold():
+            os.kill(os.getpid(), signal.SIGTERM)
+            tf.constant(0)
+            written.append("state.json")  # still reached: the signal waits for the block to end
+        written.append("never")
+    assert written == ["state.json"]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers put back
+
+
+def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
+    from fer_keras.train import drop_unfinished_history
+
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss,val_f1\n0,1.9,0.2\n1,1.7,0.3\n2,1.6,0.35\n")
+    drop_unfinished_history(history, 2)  # state.json says two epochs finished; epoch 2 is repeated
+    assert history.read_text() == "epoch,loss,val_f1\n0,1.9,0.2\n1,1.7,0.3\n"
+    drop_unfinished_history(history, 2)
+    assert history.read_text() == "epoch,loss,val_f1\n0,1.9,0.2\n1,1.7,0.3\n"
+    drop_unfinished_history(tmp_path / "none.csv", 0)  # a run that never logged: nothing to do
 
 
 @pytest.mark.slow
