@@ -22,16 +22,31 @@ from fer_keras.predictor import EmotionPredictor, load_predictor, resolve_model_
 from fer_keras.tta import TTA_MODES, tta_views
 
 
-def select_split(data: str | Path, split: str, seed: int = 0) -> FaceArrays:
+def select_split(data: str | Path, split: str, seed: int = 0, val_fraction: float = 0.1) -> FaceArrays:
     """The images to evaluate: a named split of a dataset root, or every image of a class folder."""
     faces = load_faces(data)
     if split == "val":
-        return make_splits(faces, seed=seed).val
+        return make_splits(faces, val_fraction=val_fraction, seed=seed).val
     if (faces.splits == split).any():
         return faces.split(split)
     if set(faces.splits.tolist()) == {"all"}:
         return faces  # a single folder of <class>/ images: evaluate all of it
     raise FerKerasError(f"{data} has no {split!r} split (it has: {', '.join(sorted(set(faces.splits)))})")
+
+
+def val_split_of(model_path: Path, seed: int | None = None, fraction: float | None = None) -> tuple[int, float]:
+    """(split seed, fraction) of the validation split to evaluate on: the values given, else those
+    of the run directory the model sits in (so a ``--seed 1`` run is scored on its own validation
+    images, not on images it trained on), else the training defaults (seed 0, 0.1)."""
+    run_seed, run_fraction = 0, 0.1
+    for folder in (model_path, model_path.parent):
+        if folder.is_dir() and (folder / "config.json").is_file():
+            from fer_keras.train import TrainConfig
+
+            config = TrainConfig.from_json((folder / "config.json").read_text())
+            run_seed, run_fraction = config.val_split_seed, config.val_fraction
+            break
+    return (run_seed if seed is None else seed), (run_fraction if fraction is None else fraction)
 
 
 def predict(predictor: EmotionPredictor, images: np.ndarray, tta: str = "none", batch_size: int = 256) -> np.ndarray:
@@ -65,13 +80,18 @@ def evaluate(
     tta: str = "none",
     explain: bool = True,
     tsne_images: int = 1000,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
 ) -> dict:
-    """Metrics and figures for one model on one split; returns the metrics dict."""
+    """Metrics and figures for one model on one split; returns the metrics dict.
+
+    ``split="val"`` carves validation from train as training did (see ``val_split_of``)."""
     if tta not in TTA_MODES:
         raise FerKerasError(f"unknown --tta {tta!r}; choose from {', '.join(TTA_MODES)}")
     model_path = resolve_model_path(model)
     predictor = load_predictor(model_path)
-    faces = select_split(data, split)
+    seed, fraction = val_split_of(model_path, split_seed, val_fraction)
+    faces = select_split(data, split, seed, fraction)
     if len(faces) == 0:
         raise FerKerasError(f"no images to evaluate in {data} ({split})")
     out = Path(out)
@@ -79,6 +99,8 @@ def evaluate(
     probs = predict(predictor, faces.images, tta)
     metrics = classification_metrics(faces.labels, probs)
     metrics.update(model=str(model_path), data=str(data), split=split, tta=tta, model_format=predictor.kind)
+    if split == "val":
+        metrics["val_split"] = {"seed": seed, "fraction": fraction}
 
     from fer_keras import plots
 
@@ -106,12 +128,17 @@ def evaluate(
     return metrics
 
 
+def _val_note(metrics: dict) -> str:
+    val = metrics.get("val_split")
+    return f"; {val['fraction']:g} of train, split seed {val['seed']}" if val else ""
+
+
 def report_markdown(metrics: dict, explained: bool) -> str:
     lines = [
         f"# Evaluation of `{metrics['model']}`",
         "",
-        f"Data `{metrics['data']}`, split `{metrics['split']}` ({metrics['n']} images), test-time augmentation "
-        f"`{metrics['tta']}`.",
+        f"Data `{metrics['data']}`, split `{metrics['split']}` ({metrics['n']} images{_val_note(metrics)}), "
+        f"test-time augmentation `{metrics['tta']}`.",
         "",
         "| metric | value |",
         "|---|---|",
@@ -144,12 +171,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="run dir, .keras, SavedModel dir or .tflite (default: shipped)")
     p.add_argument("--data", default=None, help="dataset root or a <class>/ folder (default: $FER_KERAS_DATA)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split-seed", type=int, default=None, help="seed of --split val (default: the run's, else 0)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="fraction of train in --split val (default: the run's, else 0.1)",
+    )
     p.add_argument("--tta", default="none", choices=TTA_MODES)
     p.add_argument("--out", default="eval", help="folder for metrics.json, figures and report.md")
     p.add_argument("--no-explain", action="store_true", help="skip Grad-CAM and t-SNE")
     args = p.parse_args(argv)
     metrics = evaluate(
-        args.model, args.data or default_data_path(), args.out, args.split, args.tta, explain=not args.no_explain
+        args.model,
+        args.data or default_data_path(),
+        args.out,
+        args.split,
+        args.tta,
+        explain=not args.no_explain,
+        split_seed=args.split_seed,
+        val_fraction=args.val_fraction,
     )
     per_class = " ".join(f"{name}={metrics['per_class'][name]['f1']:.3f}" for name in EMOTIONS)
     print(f"per-class F1: {per_class}")

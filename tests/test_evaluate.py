@@ -67,6 +67,27 @@ def test_evaluate_writes_metrics_figures_and_report(small_model_file, small_fer,
     assert "| macro_f1 |" in report and "grad_cam.png" in report
 
 
+def test_val_split_follows_the_run_the_model_comes_from(small_model_file, tiny_fer, tmp_path):
+    from fer_keras.data.loading import load_faces, make_splits
+    from fer_keras.evaluate import evaluate, val_split_of
+    from fer_keras.train import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(small_model_file, run / "best.keras")
+    (run / "config.json").write_text(TrainConfig(seed=1, val_fraction=0.2).to_json())
+    assert val_split_of(run / "best.keras") == (1, 0.2)  # --seed 1 also seeded its split
+    assert val_split_of(run, seed=0) == (0, 0.2)  # given values win
+    (run / "config.json").write_text(TrainConfig(seed=1, split_seed=0, val_fraction=0.2).to_json())
+    assert val_split_of(run) == (0, 0.2)
+    assert val_split_of(small_model_file) == (0, 0.1)  # a model outside a run: training's defaults
+
+    metrics = evaluate(run, tiny_fer, tmp_path / "eval", split="val", explain=False)
+    assert metrics["val_split"] == {"seed": 0, "fraction": 0.2}
+    assert metrics["n"] == len(make_splits(load_faces(tiny_fer), val_fraction=0.2, seed=0).val) == 9
+    assert "0.2 of train, split seed 0" in (tmp_path / "eval" / "report.md").read_text()
+
+
 def test_single_class_folder_and_tflite_model(small_model_file, small_fer, tmp_path, capsys):
     from fer_keras.export import export
 
