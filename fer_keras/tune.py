@@ -5,7 +5,7 @@
 
 The objective is validation macro-F1 (maximised); the search never sees the test split. Running
 the same command again continues the search (finished trials are kept; an interrupted one is
-retried). Results: ``trials.csv`` / ``trials.md`` (sorted by score) and ``best_hyperparameters.json``
+retried; ``--max-trials`` may grow, other settings may not: ``search.json`` records them). Results: ``trials.csv`` / ``trials.md`` (sorted by score) and ``best_hyperparameters.json``
 in ``--out``; TensorBoard logs per trial under ``--out/tensorboard``.
 """
 
@@ -186,6 +186,48 @@ def make_tuner(name: str, hypermodel: FerHyperModel, out: Path, max_trials: int,
     return kt.Hyperband(max_epochs=epochs, factor=3, hyperband_iterations=1, **common)
 
 
+# --------------------------------------------------------------------------- continuing a search
+
+SEARCH_FILE = "search.json"  # what a search directory was made for
+
+
+def search_record(args: argparse.Namespace, space: dict, data_hash: str) -> dict:
+    """The settings a continued search must keep (``--max-trials`` may grow; workers may differ)."""
+    return {
+        "model": args.model,
+        "data_hash": data_hash,
+        "space": space,
+        "tuner": args.tuner,
+        "epochs": args.epochs,
+        "limit": args.limit,
+        "seed": args.seed,
+    }
+
+
+def check_same_search(out: Path, record: dict, write: bool = True) -> None:
+    """Refuse to continue a search in ``out`` with other settings: its trials would mix budgets,
+    data or spaces in one table. The first run writes the record (workers only read it)."""
+    path = out / SEARCH_FILE
+    if not path.exists():
+        if write:
+            tmp = path.with_name(f".{SEARCH_FILE}.tmp")
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, path)
+        return
+    saved = json.loads(path.read_text())
+    names = {"data_hash": "--data (other images)", "space": "--space (other contents)"}
+    changed = [
+        names.get(key, f"--{key} (was {saved.get(key)!r}, now {value!r})")
+        for key, value in record.items()
+        if saved.get(key) != value
+    ]
+    if changed:
+        raise FerKerasError(
+            f"{out} holds a search made with other settings: {', '.join(changed)}; "
+            "re-run its own command to continue it, or use a new --out"
+        )
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -291,9 +333,10 @@ def search(args: argparse.Namespace) -> int:
     )
     base.validate()
     splits = load_splits(base.data, seed=base.seed, limit=base.limit or None)
+    role = os.environ.get("KERASTUNER_TUNER_ID", "")
+    check_same_search(out, search_record(args, space, splits.data_hash), write=not role.startswith("tuner"))
     hypermodel = FerHyperModel(base, space, splits)
     tuner = make_tuner(args.tuner, hypermodel, out, args.max_trials, args.epochs, args.seed)
-    role = os.environ.get("KERASTUNER_TUNER_ID", "")
     tuner.search(callbacks=[keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False, profile_batch=0)])
     if role.startswith("tuner"):
         return 0  # workers only run trials; the chief owns the results

@@ -68,6 +68,12 @@ def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, c
     assert (out / "trials.md").read_text().startswith("| trial | status | val_macro_f1 |")
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("trials=2 completed=2 best_val_macro_f1=")
 
+    # continuing with another budget would mix trials of different budgets in one table
+    assert main(_argv(small_fer, out, trials=3, extra=["--seed", "3"], limit=128)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--limit (was 256, now 128), --seed (was 0, now 3)" in err
+    assert len(pd.read_csv(out / "trials.csv")) == 2  # nothing ran
+
 
 @pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
