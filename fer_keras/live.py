@@ -371,6 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """One-line errors for option values that would crash later or silently mislead."""
+    checks = [
+        (0 <= args.smoothing < 1, f"--smoothing must be in [0, 1) (the weight of the past), got {args.smoothing}"),
+        (args.detect_every >= 1, f"--detect-every must be at least 1, got {args.detect_every}"),
+        (args.downscale > 0, f"--downscale must be positive, got {args.downscale}"),
+        (args.margin is None or args.margin > -0.5, f"--margin must be above -0.5 (per side), got {args.margin}"),
+        (args.max_frames >= 0, f"--max-frames must be 0 (no limit) or more, got {args.max_frames}"),
+        (args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise FerKerasError(message)
+
+
 def make_pipeline(args: argparse.Namespace) -> EmotionPipeline:
     limit_tf_threads(args.threads, 1)
     predictor = load_predictor(args.model)
@@ -383,6 +398,7 @@ def make_pipeline(args: argparse.Namespace) -> EmotionPipeline:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_options(args)
     images = image_paths(args.source)
     pipeline = make_pipeline(args)
     if images is not None:

@@ -100,6 +100,11 @@ def test_folder_source_and_frame_without_faces(small_model_file, tmp_path, capsy
         (["--source", "missing.mp4"], "source missing.mp4 does not exist"),
         (["--source", SAMPLE, "--model", "nope.keras"], "model nope.keras does not exist"),
         (["--source", SAMPLE, "--detector", "dnn", "--model", "nope"], "does not exist"),
+        (["--source", SAMPLE, "--smoothing", "1.5"], "--smoothing must be in [0, 1)"),
+        (["--source", SAMPLE, "--detect-every", "0"], "--detect-every must be at least 1"),
+        (["--source", SAMPLE, "--downscale", "0"], "--downscale must be positive"),
+        (["--source", SAMPLE, "--margin", "-0.5"], "--margin must be above -0.5"),
+        (["--source", SAMPLE, "--threads", "0"], "--threads must be at least 1"),
     ],
 )
 def test_errors_are_one_line(argv, message, small_model_file, capsys):
