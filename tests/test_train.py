@@ -141,6 +141,12 @@ def _error_of(argv, capsys) -> str:
 
 def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
     assert "unknown model 'resnet50'" in _error_of(["--model", "resnet50", "--data", str(small_fer)], capsys)
+    for option, value, message in [
+        ("--warmup-epochs", "-1", "--warmup-epochs must be 0 or more"),
+        ("--limit", "-5", "--limit must be 0 (all images) or more"),
+        ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
+    ]:
+        assert message in _error_of(["--data", str(small_fer), option, value, "--out", str(tmp_path / "v")], capsys)
     assert "download FER2013" in _error_of(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")], capsys)
     keras.utils.set_random_seed(0)
     from fer_keras.models import build
