@@ -106,6 +106,7 @@ def train_command(config: dict) -> str:
             flags.append(flag if value else "--no-" + key.replace("_", "-"))
         else:
             flags.append(f"{flag} {value}")
+    flags += [f"--extra {path}" for path in config.get("extra") or []]
     for key, value in (config.get("model_options") or {}).items():
         flags.append(f"--{key.replace('_', '-')} {value}")
     return "python -m fer_keras.train " + " ".join(flags)

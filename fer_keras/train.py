@@ -589,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--width", type=float, default=None, help="mobilenetv2 width multiplier")
     g.add_argument("--depth", type=float, default=None, help="mobilenetv2 depth multiplier")
     g.add_argument("--stem-stride", type=int, choices=(1, 2), default=None, help="mobilenetv2 stem stride")
+    g.add_argument("--head-channels", type=int, default=None, help="mobilenetv2 channels of the last 1x1 conv")
     g.add_argument("--stem", choices=("small", "imagenet"), default=None, help="resnet18 stem")
     g.add_argument("--head-epochs", type=int, default=0, help="staged fine-tuning: epochs with a frozen backbone")
     g.add_argument("--unfreeze-blocks", type=int, default=-1, help="then unfreeze the last N blocks (-1 = all)")
@@ -604,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_options = {
         k: getattr(args, k)
-        for k in ("input_size", "dropout", "width", "depth", "stem_stride", "stem")
+        for k in ("input_size", "dropout", "width", "depth", "stem_stride", "stem", "head_channels")
         if getattr(args, k) is not None
     }
     return TrainConfig(

@@ -15,7 +15,7 @@ from fer_keras.evaluate import predict
 from fer_keras.export import load_keras_model
 from fer_keras.flops import macs_per_image
 from fer_keras.metrics import classification_metrics
-from fer_keras.model_card import main, ship, teacher_record
+from fer_keras.model_card import main, ship, teacher_record, train_command
 from fer_keras.predictor import load_predictor
 
 
@@ -64,6 +64,37 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
     plain = load_predictor(run_dir / "best.keras")
     np.testing.assert_allclose(outputs["keras"], predict(plain, crops, "crops"), atol=1e-5)
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("accuracy=")
+
+
+def test_the_card_command_reproduces_the_run_config():
+    import dataclasses
+    import shlex
+
+    from fer_keras.train import TrainConfig, build_parser, config_from_args
+
+    config = TrainConfig(
+        data="/data/fer2013",
+        epochs=70,
+        batch_size=128,
+        optimizer="sgd",
+        nesterov=False,
+        learning_rate=0.01,
+        augment="light",
+        mixup=0.2,
+        balance="sqrt-weights",
+        split_seed=0,
+        seed=1,
+        dedupe=True,
+        extra=["/data/rafdb", "/data/ckplus"],
+        teacher="saved_models/teachers/t.keras",
+        teacher_tta="crops",
+        model_options={"input_size": 72, "width": 0.75, "head_channels": 96, "stem_stride": 2},
+    )
+    command = train_command(dataclasses.asdict(config))
+    argv = shlex.split(command.replace("$FER_KERAS_DATA", config.data))
+    assert argv[:3] == ["python", "-m", "fer_keras.train"]
+    rebuilt = config_from_args(build_parser().parse_args(argv[3:]))
+    assert dataclasses.replace(rebuilt, verbose=config.verbose) == config
 
 
 def test_ship_rejects_an_unfinished_run(tmp_path, small_fer):
