@@ -349,10 +349,14 @@ def drop_unfinished_history(path: Path, epochs_done: int) -> None:
     written but before ``state.json`` repeats that epoch, which would otherwise log it twice)."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
+    with open(path, newline="") as f:  # keep CSVLogger's \r\n line ends
+        lines = f.read().splitlines(keepends=True)
     kept = [lines[0], *(line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs_done)]
     if len(kept) != len(lines):
-        _atomic_write(path, "".join(kept))
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            f.write("".join(kept))
+        os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- the run

@@ -230,11 +230,11 @@ def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
     from fer_keras.train import drop_unfinished_history
 
     history = tmp_path / "history.csv"
-    history.write_text("epoch,loss,val_f1\n0,1.9,0.2\n1,1.7,0.3\n2,1.6,0.35\n")
+    history.write_bytes(b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7,0.3\r\n2,1.6,0.35\r\n")  # as CSVLogger writes
     drop_unfinished_history(history, 2)  # state.json says two epochs finished; epoch 2 is repeated
-    assert history.read_text() == "epoch,loss,val_f1\n0,1.9,0.2\n1,1.7,0.3\n"
+    assert history.read_bytes() == b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7,0.3\r\n"
     drop_unfinished_history(history, 2)
-    assert history.read_text() == "epoch,loss,val_f1\n0,1.9,0.2\n1,1.7,0.3\n"
+    assert history.read_bytes() == b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7,0.3\r\n"
     drop_unfinished_history(tmp_path / "none.csv", 0)  # a run that never logged: nothing to do
 
 
