@@ -147,10 +147,19 @@ def teacher_record(config: dict, overwritten: list[Path]) -> dict | None:
     }
 
 
-def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"), tta: str = "none") -> dict:
+def ship(
+    run: Path,
+    name: str,
+    data: str | Path,
+    out: Path = Path("saved_models"),
+    tta: str = "none",
+    latency_repeats: int = 300,
+) -> dict:
     """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph)."""
     if tta not in TTA_MODES:
         raise FerKerasError(f"--tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
+    if latency_repeats < 1:
+        raise FerKerasError(f"--latency-repeats must be at least 1, got {latency_repeats}")
     best = run / "best.keras"
     config_path = run / "config.json"
     if not best.exists() or not config_path.exists():
@@ -219,9 +228,9 @@ def ship(run: Path, name: str, data: str | Path, out: Path = Path("saved_models"
         "confusion_matrix_image": f"{name}_confusion_matrix.png",
         "batch1_latency_ms": {
             "tf_threads": 1,
-            "savedmodel": round(batch1_latency_ms(saved_path, crop), 3),
-            "keras": round(batch1_latency_ms(keras_path, crop), 3),
-            "tflite": round(batch1_latency_ms(tflite_path, crop), 3),
+            "savedmodel": round(batch1_latency_ms(saved_path, crop, latency_repeats), 3),
+            "keras": round(batch1_latency_ms(keras_path, crop, latency_repeats), 3),
+            "tflite": round(batch1_latency_ms(tflite_path, crop, latency_repeats), 3),
         },
         "files": {"savedmodel": f"{name}/", "keras": f"{name}.keras", "tflite": f"{name}.tflite"},
     }
@@ -238,9 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--out", default="saved_models", type=Path)
     p.add_argument("--tta", choices=TTA_MODES, default="none", help="views to average inside the shipped graph")
+    p.add_argument("--latency-repeats", type=int, default=300, help="timed batch-1 calls per format (median)")
     args = p.parse_args(argv)
     limit_tf_threads(1, 1)  # latency as the live app runs it (--threads 1)
-    card = ship(args.run, args.name, args.data, args.out, args.tta)
+    card = ship(args.run, args.name, args.data, args.out, args.tta, args.latency_repeats)
     print(json.dumps({k: v for k, v in card.items() if k != "summary"}, indent=2))
     print(card["summary"])
     return 0
