@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import threading
 import time
@@ -30,6 +31,8 @@ from fer_keras.track import FaceTracker
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CSV_HEADER = ["frame", "time_s", "face_id", "x", "y", "w", "h", "label", "confidence"] + [f"p_{e}" for e in EMOTIONS]
 STAGES = ("detect", "preprocess", "infer", "draw")
+WINDOW = "fer_keras live (q to quit)"
+NO_WINDOW_HINT = "run with --no-display (and --output annotated.mp4 and/or --csv faces.csv to keep the results)"
 COLORS = {  # BGR
     "angry": (40, 40, 220),
     "disgust": (40, 140, 40),
@@ -287,7 +290,10 @@ def run_video(
                         raise FerKerasError(f"cannot write video {output}")
                 writer.write(frame)
             if display:
-                cv2.imshow("fer_keras live (q to quit)", frame)
+                try:
+                    cv2.imshow(WINDOW, frame)
+                except cv2.error as err:  # e.g. opencv-python-headless, which has no GUI
+                    raise FerKerasError(f"OpenCV cannot open a window ({_first_line(err)}); {NO_WINDOW_HINT}") from None
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
             pipeline.timer.seconds["draw"] += time.perf_counter() - t_draw
@@ -307,7 +313,10 @@ def run_video(
         if csv_file:
             csv_file.close()
         if display:
-            cv2.destroyAllWindows()
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:
+                pass  # no GUI: the error that matters was raised by imshow
     if frames == 0:
         raise FerKerasError(f"no frames could be read from {source}")
     tracks = pipeline.tracker.all_tracks()
@@ -371,6 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _first_line(err: Exception) -> str:
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
+def check_display() -> None:
+    """On Linux, OpenCV's Qt window aborts the whole process when there is no display: say so first."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise FerKerasError(f"no display for the live window (DISPLAY is not set): {NO_WINDOW_HINT}")
+
+
 def check_options(args: argparse.Namespace) -> None:
     """One-line errors for option values that would crash later or silently mislead."""
     checks = [
@@ -400,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args)
     images = image_paths(args.source)
+    if images is None and not args.no_display:
+        check_display()
     pipeline = make_pipeline(args)
     if images is not None:
         return run_images(pipeline, images, args.output)

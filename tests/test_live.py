@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import cv2
 import numpy as np
@@ -113,6 +114,29 @@ def test_errors_are_one_line(argv, message, small_model_file, capsys):
     assert main([*argv, "--no-display"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_a_window_without_a_display_is_one_line(face_video, small_model_file, monkeypatch, capsys):
+    video, _ = face_video
+    argv = ["--source", str(video), "--model", str(small_model_file), "--max-frames", "2"]
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(argv) == 2  # OpenCV's Qt window would abort the process here
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no display for the live window" in err and "--no-display" in err
+
+    # a display is there, but this OpenCV has no GUI (opencv-python-headless)
+    monkeypatch.setenv("DISPLAY", ":0")
+
+    def no_gui(*args):
+        raise cv2.error("OpenCV(4.12.0) window.cpp:1301: error: (-2:Unspecified error) The function is not implemented")
+
+    monkeypatch.setattr(cv2, "imshow", no_gui)
+    monkeypatch.setattr(cv2, "destroyAllWindows", no_gui)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "OpenCV cannot open a window" in err and "not implemented" in err
 
 
 def test_unreadable_video(tmp_path, small_model_file, capsys):
