@@ -11,6 +11,11 @@ class FerKerasError(Exception):
     """An error caused by the user's input (a path, a flag, a file), not by a bug."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's message (library errors often span many lines)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
 def cli_main(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Wrap a CLI entry point so user errors print one line and exit 2, Ctrl-C exits 130."""
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from fer_keras.detect import DETECTORS, FaceBox, face_crop, make_detector
-from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.errors import FerKerasError, cli_main, first_line
 from fer_keras.labels import EMOTIONS
 from fer_keras.predictor import EmotionPredictor, limit_tf_threads, load_predictor
 from fer_keras.track import FaceTracker
@@ -293,7 +293,7 @@ def run_video(
                 try:
                     cv2.imshow(WINDOW, frame)
                 except cv2.error as err:  # e.g. opencv-python-headless, which has no GUI
-                    raise FerKerasError(f"OpenCV cannot open a window ({_first_line(err)}); {NO_WINDOW_HINT}") from None
+                    raise FerKerasError(f"OpenCV cannot open a window ({first_line(err)}); {NO_WINDOW_HINT}") from None
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
             pipeline.timer.seconds["draw"] += time.perf_counter() - t_draw
@@ -378,10 +378,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=1, help="TensorFlow threads per op (1 is fastest for a few faces per frame)"
     )
     return p
-
-
-def _first_line(err: Exception) -> str:
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
 def check_display() -> None:

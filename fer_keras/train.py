@@ -223,9 +223,10 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 # --------------------------------------------------------------------------- callbacks
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` as is (no newline translation) to a temporary file, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(text.encode())
     os.replace(tmp, path)
 
 
@@ -318,7 +319,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
             "train_seconds": round(self.seconds_before + time.perf_counter() - self.started, 1),
         }
-        _atomic_write(self.run_dir / "state.json", json.dumps(state))
+        atomic_write(self.run_dir / "state.json", json.dumps(state))
         self.best = best
 
 
@@ -349,14 +350,10 @@ def drop_unfinished_history(path: Path, epochs_done: int) -> None:
     written but before ``state.json`` repeats that epoch, which would otherwise log it twice)."""
     if not path.exists():
         return
-    with open(path, newline="") as f:  # keep CSVLogger's \r\n line ends
-        lines = f.read().splitlines(keepends=True)
+    lines = path.read_bytes().decode().splitlines(keepends=True)  # bytes: keeps CSVLogger's \r\n line ends
     kept = [lines[0], *(line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs_done)]
     if len(kept) != len(lines):
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            f.write("".join(kept))
-        os.replace(tmp, path)
+        atomic_write(path, "".join(kept))
 
 
 # --------------------------------------------------------------------------- the run
@@ -415,7 +412,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     config.out = str(run_dir)
     config.validate()
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(run_dir / "config.json", config.to_json())
+    atomic_write(run_dir / "config.json", config.to_json())
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -500,13 +497,13 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             best_val_f1=best,
             train_seconds=round(seconds + float(state.get("train_seconds", 0.0)), 1),
         )
-        _atomic_write(run_dir / "metrics.json", json.dumps(test_metrics, indent=2))
+        atomic_write(run_dir / "metrics.json", json.dumps(test_metrics, indent=2))
     if config.export:
         from fer_keras.export import save_savedmodel
 
         save_savedmodel(best_model, run_dir / "saved_model")
     final_state = json.loads((run_dir / "state.json").read_text())
-    _atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True}))
+    atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True}))
     return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)
 
 

@@ -5,8 +5,9 @@
 
 The objective is validation macro-F1 (maximised); the search never sees the test split. Running
 the same command again continues the search (finished trials are kept; an interrupted one is
-retried; ``--max-trials`` may grow, other settings may not: ``search.json`` records them). Results: ``trials.csv`` / ``trials.md`` (sorted by score) and ``best_hyperparameters.json``
-in ``--out``; TensorBoard logs per trial under ``--out/tensorboard``.
+retried; ``--max-trials`` may grow, other settings may not: ``search.json`` records them).
+Results: ``trials.csv`` / ``trials.md`` (sorted by score) and ``best_hyperparameters.json`` in
+``--out``; TensorBoard logs per trial under ``--out/tensorboard``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import keras_tuner as kt
 from fer_keras.data import augment_config, class_weights, eval_dataset, load_splits, train_dataset
 from fer_keras.data.loading import default_data_path
 from fer_keras.errors import FerKerasError, cli_main
-from fer_keras.train import TrainConfig, build_model, compile_model, train
+from fer_keras.train import TrainConfig, atomic_write, build_model, compile_model, train
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_f1"
@@ -210,9 +211,7 @@ def check_same_search(out: Path, record: dict, write: bool = True) -> None:
     path = out / SEARCH_FILE
     if not path.exists():
         if write:
-            tmp = path.with_name(f".{SEARCH_FILE}.tmp")
-            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
         return
     saved = json.loads(path.read_text())
     names = {"data_hash": "--data (other images)", "space": "--space (other contents)"}
