@@ -282,14 +282,29 @@ class Interrupts:
             raise KeyboardInterrupt
 
 
+# what EarlyStopping and ReduceLROnPlateau count between epochs; reset by their on_train_begin
+PATIENCE_COUNTERS = {
+    "EarlyStopping": ("wait", "best", "best_epoch"),
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+}
+
+
 class ResumeCheckpoint(keras.callbacks.Callback):
     """After every epoch, each file written atomically and with interrupts held: ``best.keras``
     (when val macro-F1 improved), ``last.keras`` (weights, optimizer) and ``state.json`` (epoch,
-    best val macro-F1, dropout RNG states). ``state.json`` marks the epoch as finished: an
-    interrupt before this callback repeats the epoch on resume, one after it loses nothing."""
+    best val macro-F1, dropout RNG states, the patience counters of ``watched`` callbacks).
+    ``state.json`` marks the epoch as finished: an interrupt before this callback repeats the
+    epoch on resume, one after it loses nothing. Being last, its ``on_train_begin`` puts the
+    ``counters`` of an interrupted run back after the watched callbacks reset them."""
 
     def __init__(
-        self, run_dir: Path, best: float | None, seconds_before: float = 0.0, interrupts: Interrupts | None = None
+        self,
+        run_dir: Path,
+        best: float | None,
+        seconds_before: float = 0.0,
+        interrupts: Interrupts | None = None,
+        watched: Sequence[keras.callbacks.Callback] = (),
+        counters: dict | None = None,
     ):
         super().__init__()
         self.run_dir = run_dir
@@ -297,6 +312,23 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.interrupts = interrupts or Interrupts()  # holds Ctrl-C / SIGTERM while files are written
         self.seconds_before = seconds_before  # training time of earlier (interrupted) sessions
         self.started = time.perf_counter()
+        self.watched = {type(c).__name__: c for c in watched}
+        self.counters = counters or {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for name, values in self.counters.items():
+            if name in self.watched:
+                for key, value in values.items():
+                    setattr(self.watched[name], key, value)
+
+    def _counters(self) -> dict:
+        def plain(value):
+            return None if value is None else float(value) if isinstance(value, float | np.floating) else int(value)
+
+        return {
+            name: {key: plain(getattr(callback, key)) for key in PATIENCE_COUNTERS[name]}
+            for name, callback in self.watched.items()
+        }
 
     def _save(self, name: str) -> None:
         tmp = self.run_dir / f".{name}.tmp.keras"
@@ -318,6 +350,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "best_val_f1": best,
             "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
             "train_seconds": round(self.seconds_before + time.perf_counter() - self.started, 1),
+            "counters": self._counters(),
         }
         atomic_write(self.run_dir / "state.json", json.dumps(state))
         self.best = best
@@ -330,19 +363,23 @@ def make_callbacks(
     resuming: bool,
     seconds: float,
     interrupts: Interrupts | None = None,
+    counters: dict | None = None,
 ) -> list:
     """The run's callbacks, ``ResumeCheckpoint`` last: the optimizer it saves already carries a
-    learning rate that ``ReduceLROnPlateau`` lowered in the same epoch."""
+    learning rate that ``ReduceLROnPlateau`` lowered in the same epoch, and it restores the
+    patience ``counters`` of an interrupted run after the other callbacks reset theirs."""
     callbacks = [
         keras.callbacks.CSVLogger(run_dir / "history.csv", append=resuming),
         keras.callbacks.TensorBoard(run_dir / "logs", write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
     ]
+    patient = []
     if config.schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=3))
+        patient.append(keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=3))
     if config.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping))
-    return [*callbacks, ResumeCheckpoint(run_dir, best, seconds, interrupts)]
+        patient.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping))
+    checkpoint = ResumeCheckpoint(run_dir, best, seconds, interrupts, watched=patient, counters=counters)
+    return [*callbacks, *patient, checkpoint]
 
 
 def drop_unfinished_history(path: Path, epochs_done: int) -> None:
@@ -466,7 +503,14 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
             drop_unfinished_history(run_dir / "history.csv", first)
             callbacks = make_callbacks(
-                config, run_dir, best, resuming=done > 0 or first > 0, seconds=seconds_before, interrupts=interrupts
+                config,
+                run_dir,
+                best,
+                resuming=done > 0 or first > 0,
+                seconds=seconds_before,
+                interrupts=interrupts,
+                # mid-stage: the interrupted stage's patience counters; a new stage starts afresh
+                counters=state.get("counters") if first > start else None,
             )
             model.fit(
                 train_ds,

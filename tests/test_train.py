@@ -238,6 +238,47 @@ def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
     drop_unfinished_history(tmp_path / "none.csv", 0)  # a run that never logged: nothing to do
 
 
+def _drive_patience(run_dir, epochs, val_f1, counters=None):
+    """Feed val macro-F1 values to a plateau + early-stopping run's callbacks, as ``fit`` would;
+    return the epoch it stopped at (or None) and the learning rate it ended with."""
+    from fer_keras.train import ResumeCheckpoint, make_callbacks
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    config = TrainConfig(schedule="plateau", early_stopping=3)
+    callbacks = make_callbacks(config, run_dir, None, resuming=False, seconds=0.0, counters=counters)
+    driven = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping | keras.callbacks.ReduceLROnPlateau)]
+    driven.append(callbacks[-1])
+    assert len(driven) == 3 and isinstance(driven[-1], ResumeCheckpoint)
+    for callback in driven:
+        callback.set_model(model)
+        callback.on_train_begin()
+    for epoch in epochs:
+        for callback in driven:
+            callback.on_epoch_end(epoch, {"val_f1": val_f1[epoch]})
+        if model.stop_training:
+            return epoch, float(model.optimizer.learning_rate)
+    return None, float(model.optimizer.learning_rate)
+
+
+def test_patience_counters_survive_a_resume(tmp_path):
+    # best at epoch 4, then three epochs without gain: the plateau halves the rate and early
+    # stopping ends the run at epoch 7. An interrupt after epoch 5 must not reset their counting.
+    val_f1 = [0.30, 0.35, 0.34, 0.33, 0.36, 0.35, 0.34, 0.33, 0.32]
+    (tmp_path / "straight").mkdir()
+    assert _drive_patience(tmp_path / "straight", range(9), val_f1) == (7, pytest.approx(0.05))
+
+    (tmp_path / "resumed").mkdir()
+    assert _drive_patience(tmp_path / "resumed", range(6), val_f1) == (None, pytest.approx(0.1))
+    state = json.loads((tmp_path / "resumed" / "state.json").read_text())
+    assert state["counters"]["EarlyStopping"] == {"wait": 1, "best": pytest.approx(0.36), "best_epoch": 4}
+    resumed = _drive_patience(tmp_path / "resumed", range(6, 9), val_f1, counters=state["counters"])
+    assert resumed == (7, pytest.approx(0.05))  # the resumed run's own rate starts at 0.1 here: halved once
+    # without the saved counters, epoch 6 would look like a new best and the run would go on
+    assert _drive_patience(tmp_path / "resumed", range(6, 9), val_f1) == (None, pytest.approx(0.1))
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_trains(small_fer, tmp_path):
     result = train(
