@@ -3,8 +3,9 @@
 
 Both models predict the same images; a paired bootstrap (scipy, images resampled with their two
 predictions) gives the difference B - A in accuracy and macro-F1 with a percentile confidence
-interval and the share of resamples where B is ahead. On 2,871 validation images one model's
-macro-F1 moves by about a point between resamples, so a gain of a few tenths is not evidence.
+interval and the share of resamples where B is ahead. On the 2,871 FER2013 validation images the
+95% interval of two similar models' macro-F1 difference spans about +-1.9 points (README), so a
+gain of a few tenths is not evidence.
 """
 
 from __future__ import annotations
