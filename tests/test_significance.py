@@ -31,19 +31,20 @@ def test_a_clear_gain_has_an_interval_above_zero_and_a_noisy_one_does_not():
     y = rng.integers(0, 7, 1000)
     a = np.where(rng.random(1000) < 0.6, y, (y + 1) % 7)  # about 60% right
     b = np.where(rng.random(1000) < 0.3, y, a)  # fixes about 30% of A's mistakes
-    clear = paired_bootstrap(y, a, b, resamples=500)["accuracy"]
+    clear = paired_bootstrap(y, a, b, resamples=300)["accuracy"]
     assert clear["delta"] == pytest.approx((b == y).mean() - (a == y).mean())
     assert 0.0 < clear["low"] < clear["delta"] < clear["high"] and clear["p_b_ahead"] == 1.0
     # C fixes 6% of A's mistakes and breaks 4% of its right answers: the same expected score
     u = rng.random(1000)
     c = np.where((a != y) & (u < 0.06), y, np.where((a == y) & (u < 0.04), (y + 2) % 7, a))
-    noisy = paired_bootstrap(y, a, c, resamples=500)["macro_f1"]
+    noisy = paired_bootstrap(y, a, c, resamples=300)["macro_f1"]
     assert noisy["low"] < 0.0 < noisy["high"] and 0.0 < noisy["p_b_ahead"] < 1.0
 
 
 @pytest.mark.slow
 def test_cli_scores_both_models_on_the_same_real_images(small_fer, small_model_file, capsys):
-    assert main([str(SHIPPED), str(small_model_file), "--data", str(small_fer), "--split", "test"]) == 0
+    argv = [str(SHIPPED), str(small_model_file), "--data", str(small_fer), "--split", "test", "--resamples", "300"]
+    assert main(argv) == 0
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.strip().splitlines())
     assert set(lines) == {"accuracy", "macro_f1"}
     faces = select_split(small_fer, "test")
