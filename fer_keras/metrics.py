@@ -28,6 +28,11 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int 
     return float(ece)
 
 
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 over all seven classes (a class never predicted nor present scores 0)."""
+    return float(f1_score(y_true, y_pred, labels=list(range(NUM_CLASSES)), average="macro", zero_division=0))
+
+
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
     """Accuracy, macro / weighted P-R-F1, per-class report, top-2, ECE and confusion counts."""
     y_true = np.asarray(y_true)
@@ -42,7 +47,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred),
         "macro_precision": float(macro[0]),
         "macro_recall": float(macro[1]),
         "weighted_precision": float(weighted[0]),

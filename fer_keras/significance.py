@@ -15,20 +15,16 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import bootstrap
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score
 
 from fer_keras.data.loading import default_data_path
 from fer_keras.errors import FerKerasError, cli_main
 from fer_keras.evaluate import predict, select_split, val_split_of
-from fer_keras.labels import NUM_CLASSES
+from fer_keras.metrics import macro_f1
 from fer_keras.predictor import load_predictor, resolve_model_path
 from fer_keras.tta import TTA_MODES
 
-LABELS = list(range(NUM_CLASSES))
-METRICS = {
-    "accuracy": accuracy_score,
-    "macro_f1": lambda y, p: f1_score(y, p, labels=LABELS, average="macro", zero_division=0),
-}
+METRICS = {"accuracy": accuracy_score, "macro_f1": macro_f1}
 
 
 def paired_bootstrap(
