@@ -439,12 +439,20 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     started = time.perf_counter()
     run_dir = resolve_run_dir(config, resume)
     state: dict = {}
+    stopped = False  # early stopping ended the run: a resume only trains on when given more epochs
     if resume:
         saved, state = load_resume_state(run_dir)
+        stopped = bool(state.get("stopped_early")) and config.epochs <= saved.epochs
         # the only things a resume may change: train longer, and how much it prints
         saved.epochs, saved.verbose = config.epochs, config.verbose
         config = saved
     done, best = int(state.get("epoch", 0)), state.get("best_val_f1")
+    if stopped:
+        print(
+            f"early stopping ended this run at epoch {done} of {config.epochs}: nothing to resume "
+            "(a larger --epochs trains on); scoring its best checkpoint",
+            flush=True,
+        )
     config.data = config.data or str(default_data_path())
     config.out = str(run_dir)
     config.validate()
@@ -490,7 +498,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         stages = [(0, config.epochs, False)]
     with Interrupts() as interrupts:
         for start, end, unfreeze in stages:
-            if done >= end:
+            if done >= end or stopped:
                 continue
             if unfreeze and done <= start:
                 with strategy.scope():
@@ -526,6 +534,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             best = callbacks[-1].best
             done = end
             if model.stop_training:
+                stopped = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch for c in callbacks)
                 break
 
     history = _read_history(run_dir / "history.csv")
@@ -547,7 +556,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
 
         save_savedmodel(best_model, run_dir / "saved_model")
     final_state = json.loads((run_dir / "state.json").read_text())
-    atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True}))
+    atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True, "stopped_early": stopped}))
     return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)
 
 
@@ -563,12 +572,21 @@ def _read_history(path: Path) -> dict[str, list[float]]:
 # --------------------------------------------------------------------------- CLI
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except "not given" ones (None, "", [], a flag's False): the help says
+    what leaving them out means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default in ("", [])
+        return action.help if unset else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="python -m fer_keras.train",
         description="Train an emotion classifier on FER2013 (or a dataset laid out like it).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--model", default=d.model, help=f"one of {', '.join(available_models())}")
     p.add_argument(
@@ -587,28 +605,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs",
         type=int,
         default=None,
-        help=f"epochs to train; None = {d.epochs} for a new run, the saved run's on --resume "
-        "(where more trains longer at the schedule's final learning rate)",
+        help=f"epochs to train (default: {d.epochs} for a new run; on --resume the saved run's, "
+        "where a larger number trains longer at the schedule's final learning rate)",
     )
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    g.add_argument("--learning-rate", "--lr", type=float, default=d.learning_rate)
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="images per training step")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
+    g.add_argument("--learning-rate", "--lr", type=float, default=d.learning_rate, help="peak learning rate")
     g.add_argument("--momentum", type=float, default=d.momentum, help="sgd momentum")
     g.add_argument("--no-nesterov", action="store_true", help="plain momentum for sgd")
-    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
-    g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    g.add_argument("--early-stopping", type=int, default=d.early_stopping, metavar="PATIENCE")
+    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning-rate schedule")
+    g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear warm-up of the cosine schedule")
+    g.add_argument(
+        "--weight-decay", type=float, default=d.weight_decay, help="decoupled weight decay (adamw, sgd; adam has none)"
+    )
+    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
+    g.add_argument(
+        "--early-stopping",
+        type=int,
+        default=d.early_stopping,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a val macro-F1 gain; 0 = off",
+    )
     g.add_argument("--seed", type=int, default=d.seed, help="initialisation, augmentation and (by default) the split")
     g.add_argument("--deterministic", action="store_true", help="deterministic TF ops (slower)")
     g = p.add_argument_group("data")
     g.add_argument("--augment", default=d.augment, help="preset: none, light, standard, strong")
-    g.add_argument("--erasing", type=float, default=None, help="random-erasing probability (overrides preset)")
-    g.add_argument("--mixup", type=float, default=None, help="mixup Beta alpha, 0 = off (overrides preset)")
-    g.add_argument("--cutmix", type=float, default=None, help="cutmix Beta alpha, 0 = off (overrides preset)")
-    g.add_argument("--balance", choices=BALANCE_MODES, default=d.balance)
-    g.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    g.add_argument("--erasing", type=float, default=None, help="random-erasing probability (default: the preset's)")
+    g.add_argument("--mixup", type=float, default=None, help="mixup Beta alpha, 0 = off (default: the preset's)")
+    g.add_argument("--cutmix", type=float, default=None, help="cutmix Beta alpha, 0 = off (default: the preset's)")
+    g.add_argument("--balance", choices=BALANCE_MODES, default=d.balance, help="class weights or sampling")
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of train held out")
     g.add_argument(
         "--split-seed",
         type=int,
@@ -618,19 +644,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--dedupe", action="store_true", help="drop train images also in val/test or with conflicting labels"
     )
-    g.add_argument("--limit", type=int, default=0, help="train on a stratified subset of N images")
+    g.add_argument("--limit", type=int, default=0, help="train on a stratified subset of N images; 0 = all")
     g.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images instead of stopping")
     g.add_argument("--extra", action="append", default=[], help="extra folder dataset merged into training")
     g.add_argument("--ferplus", default="", help="FER+ fer2013new.csv to relabel a fer2013.csv --data")
     g = p.add_argument_group("distillation (soft targets from a trained model on the same --split-seed/--val-fraction)")
     g.add_argument("--teacher", default="", help="teacher model: .keras, SavedModel, .tflite, .onnx or run dir")
-    g.add_argument("--teacher-tta", choices=TTA_MODES, default=d.teacher_tta)
+    g.add_argument("--teacher-tta", choices=TTA_MODES, default=d.teacher_tta, help="views the teacher averages")
     g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher")
-    g.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
-    g = p.add_argument_group("model")
+    g.add_argument("--distill-temperature", type=float, default=d.distill_temperature, help="softens the teacher")
+    g = p.add_argument_group("model", "options not given take the model's own defaults")
     g.add_argument("--weights", default="", help="'imagenet' (Keras cache) or a .keras/.weights.h5/.h5/.pth file")
     g.add_argument("--input-size", type=int, default=None, help="resize crops in-graph to this size")
-    g.add_argument("--dropout", type=float, default=None)
+    g.add_argument("--dropout", type=float, default=None, help="dropout before the classifier")
     g.add_argument("--width", type=float, default=None, help="mobilenetv2 width multiplier")
     g.add_argument("--depth", type=float, default=None, help="mobilenetv2 depth multiplier")
     g.add_argument("--stem-stride", type=int, choices=(1, 2), default=None, help="mobilenetv2 stem stride")
@@ -638,10 +664,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--stem", choices=("small", "imagenet"), default=None, help="resnet18 stem")
     g.add_argument("--head-epochs", type=int, default=0, help="staged fine-tuning: epochs with a frozen backbone")
     g.add_argument("--unfreeze-blocks", type=int, default=-1, help="then unfreeze the last N blocks (-1 = all)")
-    g.add_argument("--finetune-lr-scale", type=float, default=d.finetune_lr_scale)
+    g.add_argument(
+        "--finetune-lr-scale", type=float, default=d.finetune_lr_scale, help="learning rate factor after unfreezing"
+    )
     g = p.add_argument_group("hardware")
-    g.add_argument("--precision", default=d.precision, choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
-    g.add_argument("--distribute", default=d.distribute, choices=("none", "mirrored", "multiworker"))
+    g.add_argument(
+        "--precision",
+        default=d.precision,
+        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        help="auto = mixed_float16 on a CUDA GPU, else float32",
+    )
+    g.add_argument(
+        "--distribute",
+        default=d.distribute,
+        choices=("none", "mirrored", "multiworker"),
+        help="multiworker reads TF_CONFIG",
+    )
     g.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

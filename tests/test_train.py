@@ -191,6 +191,15 @@ def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
     assert "only --epochs may change" in err
 
 
+def test_help_shows_real_defaults_only():
+    from fer_keras.train import build_parser
+
+    text = " ".join(build_parser().format_help().split())  # argparse wraps lines
+    assert "(default: None)" not in text and "(default: )" not in text and "(default: False)" not in text
+    assert "--lr LEARNING_RATE peak learning rate (default: 0.002)" in text
+    assert "epochs to train (default: 30 for a new run; on --resume the saved run's" in text
+
+
 def test_split_seed_fixes_the_validation_images_while_seed_varies(small_fer):
     from fer_keras.train import build_parser, config_from_args, load_run_splits
 
@@ -277,6 +286,41 @@ def test_patience_counters_survive_a_resume(tmp_path):
     assert resumed == (7, pytest.approx(0.05))  # the resumed run's own rate starts at 0.1 here: halved once
     # without the saved counters, epoch 6 would look like a new best and the run would go on
     assert _drive_patience(tmp_path / "resumed", range(6, 9), val_f1) == (None, pytest.approx(0.1))
+
+
+class ScriptedF1(keras.callbacks.Callback):
+    """Replaces each epoch's val macro-F1 with a scripted value before the other callbacks see it."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_f1"] = self.values[epoch]
+
+
+@pytest.mark.slow
+def test_resume_of_an_early_stopped_run_trains_on_only_when_given_more_epochs(small_fer, tmp_path, monkeypatch, capsys):
+    import fer_keras.train as train_module
+
+    make_callbacks = train_module.make_callbacks
+    scripted = ScriptedF1([0.30, 0.20, 0.25, 0.40])
+    monkeypatch.setattr(train_module, "make_callbacks", lambda *a, **kw: [scripted, *make_callbacks(*a, **kw)])
+    run = tmp_path / "stopped"
+    config = _config(small_fer, run, epochs=4, limit=64, early_stopping=1, deterministic=False)
+
+    assert train(config).history["epoch"] == [0, 1]  # no gain in epoch 1: patience 1 ends the run
+    assert json.loads((run / "state.json").read_text())["stopped_early"] is True
+    capsys.readouterr()
+    again = train(config, resume=True)
+    assert again.history["epoch"] == [0, 1]  # it used to train on here, as if interrupted
+    assert "early stopping ended this run at epoch 2 of 4: nothing to resume" in capsys.readouterr().out
+    assert again.test_metrics is not None and again.best_val_f1 == pytest.approx(0.30)
+
+    # more epochs train on, with the patience counter kept: epoch 2 brings no gain either
+    longer = train(dataclasses.replace(config, epochs=5), resume=True)
+    assert longer.history["epoch"] == [0, 1, 2]
+    assert json.loads((run / "state.json").read_text())["stopped_early"] is True
 
 
 @pytest.mark.slow
