@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.errors import FerKerasError, cli_main, first_line
 from fer_keras.metrics import classification_metrics, summary_line
 from fer_keras.models.preprocessing import INPUT_SIZE
 from fer_keras.predictor import load_predictor, resolve_model_path
@@ -41,7 +41,7 @@ def load_keras_model(path: str | Path | None) -> keras.Model:
     try:
         return keras.saving.load_model(path)
     except Exception as err:  # noqa: BLE001
-        raise FerKerasError(f"cannot load {path}: {str(err).strip().splitlines()[0]}") from None
+        raise FerKerasError(f"cannot load {path}: {first_line(err)}") from None
 
 
 def representative_crops(data: str | Path | None, count: int = 300, seed: int = 0) -> np.ndarray:

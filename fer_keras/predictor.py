@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
 from fer_keras.labels import NUM_CLASSES
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "saved_models" / "mobilenetv2"
@@ -50,7 +50,7 @@ def tflite_interpreter(path: str | Path, threads: int = 2):
             interpreter = Interpreter(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
     except Exception as err:  # noqa: BLE001
-        raise FerKerasError(f"cannot load TFLite model {path}: {str(err).strip().splitlines()[0]}") from None
+        raise FerKerasError(f"cannot load TFLite model {path}: {first_line(err)}") from None
     return interpreter
 
 
@@ -97,7 +97,7 @@ class KerasPredictor(EmotionPredictor):
         try:
             self.model = keras.saving.load_model(path)  # safe_mode=True is the default
         except Exception as err:  # noqa: BLE001 - any failure means the file is not a usable model
-            raise FerKerasError(f"cannot load Keras model {path}: {str(err).strip().splitlines()[0]}") from None
+            raise FerKerasError(f"cannot load Keras model {path}: {first_line(err)}") from None
         import tensorflow as tf
 
         self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
@@ -116,7 +116,7 @@ class SavedModelPredictor(EmotionPredictor):
         try:
             self.model = tf.saved_model.load(str(path))
         except Exception as err:  # noqa: BLE001
-            raise FerKerasError(f"cannot load SavedModel {path}: {str(err).strip().splitlines()[0]}") from None
+            raise FerKerasError(f"cannot load SavedModel {path}: {first_line(err)}") from None
         self._fn = getattr(self.model, "serve", None) or self.model.signatures.get("serving_default")
         if self._fn is None:
             raise FerKerasError(f"SavedModel {path} has no serve() endpoint; export it with fer_keras.export")
@@ -181,7 +181,7 @@ class OnnxPredictor(EmotionPredictor):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001
-            raise FerKerasError(f"cannot load ONNX model {path}: {str(err).strip().splitlines()[0]}") from None
+            raise FerKerasError(f"cannot load ONNX model {path}: {first_line(err)}") from None
         self._input = self.session.get_inputs()[0].name
 
     def _predict(self, crops):

@@ -28,7 +28,7 @@ import keras_tuner as kt
 
 from fer_keras.data import augment_config, class_weights, eval_dataset, load_splits, train_dataset
 from fer_keras.data.loading import default_data_path
-from fer_keras.errors import FerKerasError, cli_main
+from fer_keras.errors import FerKerasError, cli_main, first_line
 from fer_keras.train import TrainConfig, atomic_write, build_model, compile_model, train
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -58,7 +58,7 @@ def load_space(path: str | Path) -> dict:
     except (ValueError, Exception) as err:  # noqa: BLE001 - json and yaml raise different types
         if isinstance(err, FerKerasError):
             raise
-        raise FerKerasError(f"malformed search space {path}: {str(err).splitlines()[0]}") from None
+        raise FerKerasError(f"malformed search space {path}: {first_line(err)}") from None
     if not isinstance(space, dict) or not isinstance(space.get("hyperparameters"), dict):
         raise FerKerasError(f"search space {path} needs a 'hyperparameters' mapping")
     for name, spec in space["hyperparameters"].items():

@@ -128,6 +128,17 @@ def test_missing_and_unsupported_models(tmp_path):
         load_predictor(broken)
 
 
+def test_a_loader_error_without_a_message_is_still_one_line(tmp_path, monkeypatch):
+    # str(err).splitlines()[0] used to raise IndexError here: a traceback instead of the error
+    def fail(*args, **kwargs):
+        raise ValueError("")
+
+    monkeypatch.setattr(keras.saving, "load_model", fail)
+    (tmp_path / "m.keras").write_bytes(b"x")
+    with pytest.raises(FerKerasError, match=r"cannot load Keras model .*m\.keras: ValueError$"):
+        load_predictor(tmp_path / "m.keras")
+
+
 def test_bad_export_options(small_model_file):
     with pytest.raises(FerKerasError, match="--quantize applies to --format tflite only"):
         export(small_model_file, "keras", quantize="int8")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
 from fer_keras.labels import NUM_CLASSES
 
 
@@ -27,8 +27,7 @@ def load_keras_weights(model: keras.Model, path: str | Path) -> None:
     try:
         model.load_weights(path)
     except (ValueError, KeyError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FerKerasError(f"weights file {path} does not fit model {model.name}: {first}") from None
+        raise FerKerasError(f"weights file {path} does not fit model {model.name}: {first_line(err)}") from None
 
 
 # Layer-name prefixes that belong to the stem (ResNet18 keeps torchvision's conv1 / bn1 names).

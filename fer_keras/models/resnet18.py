@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
 from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.head import classifier, load_keras_weights
 from fer_keras.models.imagenet import RESNET18_TORCHVISION, cached_weights
@@ -115,7 +115,7 @@ def read_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
-        raise FerKerasError(f"cannot read {path} as a PyTorch state dict: {str(err).splitlines()[0]}") from None
+        raise FerKerasError(f"cannot read {path} as a PyTorch state dict: {first_line(err)}") from None
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

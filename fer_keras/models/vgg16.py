@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
 from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.head import classifier, load_keras_weights
 from fer_keras.models.imagenet import VGG16_NOTOP, cached_weights
@@ -55,7 +55,7 @@ def vgg16(
             include_top=False, weights=backbone_weights, input_shape=(input_size, input_size, 3)
         )
     except (ValueError, OSError) as err:
-        raise FerKerasError(f"weights file {backbone_weights} does not fit VGG16: {str(err).splitlines()[0]}") from None
+        raise FerKerasError(f"weights file {backbone_weights} does not fit VGG16: {first_line(err)}") from None
     backbone.name = "backbone"
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
