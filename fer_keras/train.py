@@ -654,7 +654,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher")
     g.add_argument("--distill-temperature", type=float, default=d.distill_temperature, help="softens the teacher")
     g = p.add_argument_group("model", "options not given take the model's own defaults")
-    g.add_argument("--weights", default="", help="'imagenet' (Keras cache) or a .keras/.weights.h5/.h5/.pth file")
+    g.add_argument(
+        "--weights",
+        default="",
+        help="'imagenet' (Keras cache) or a .keras/.weights.h5/.h5/.pth file (default: random initialisation)",
+    )
     g.add_argument("--input-size", type=int, default=None, help="resize crops in-graph to this size")
     g.add_argument("--dropout", type=float, default=None, help="dropout before the classifier")
     g.add_argument("--width", type=float, default=None, help="mobilenetv2 width multiplier")
