@@ -12,6 +12,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from fer_keras.plots import confusion_matrix_png
 from fer_keras.predictor import limit_tf_threads, load_predictor
 from fer_keras.tta import NETWORK_PASSES, TTA_MODES
 
+TRAIN_PREFIX = "python -m fer_keras.train"  # how a card's train_command starts
 # Card keys of the views a run is scored with, and how the shipped artefact's TTA is described.
 VIEW_KEYS = {"none": "single_view", "flip": "tta_flip", "crops": "tta_crops"}
 TTA_DESCRIPTIONS = {
@@ -109,7 +111,16 @@ def train_command(config: dict) -> str:
     flags += [f"--extra {path}" for path in config.get("extra") or []]
     for key, value in (config.get("model_options") or {}).items():
         flags.append(f"--{key.replace('_', '-')} {value}")
-    return "python -m fer_keras.train " + " ".join(flags)
+    return TRAIN_PREFIX + " " + " ".join(flags)
+
+
+def train_argv(command: str, data: str | Path, out: str | Path | None = None) -> list[str]:
+    """A card's ``train_command`` as the arguments of ``python -m fer_keras.train``, on ``data``."""
+    argv = shlex.split(command)
+    if argv[:3] != TRAIN_PREFIX.split():
+        raise FerKerasError(f"a card's train_command must start with '{TRAIN_PREFIX}': {command!r}")
+    args = [str(data) if arg == "$FER_KERAS_DATA" else arg for arg in argv[3:]]
+    return args + (["--out", str(out)] if out is not None else [])
 
 
 def file_sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ from fer_keras.evaluate import predict
 from fer_keras.export import load_keras_model
 from fer_keras.flops import macs_per_image
 from fer_keras.metrics import classification_metrics
-from fer_keras.model_card import main, ship, teacher_record, train_command
+from fer_keras.model_card import main, ship, teacher_record, train_argv, train_command
 from fer_keras.predictor import load_predictor
 
 
@@ -68,7 +68,6 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
 
 def test_the_card_command_reproduces_the_run_config():
     import dataclasses
-    import shlex
 
     from fer_keras.train import TrainConfig, build_parser, config_from_args
 
@@ -91,10 +90,11 @@ def test_the_card_command_reproduces_the_run_config():
         model_options={"input_size": 72, "width": 0.75, "head_channels": 96, "stem_stride": 2},
     )
     command = train_command(dataclasses.asdict(config))
-    argv = shlex.split(command.replace("$FER_KERAS_DATA", config.data))
-    assert argv[:3] == ["python", "-m", "fer_keras.train"]
-    rebuilt = config_from_args(build_parser().parse_args(argv[3:]))
+    rebuilt = config_from_args(build_parser().parse_args(train_argv(command, config.data)))
     assert dataclasses.replace(rebuilt, verbose=config.verbose) == config
+    assert train_argv(command, config.data, "runs/again")[-2:] == ["--out", "runs/again"]
+    with pytest.raises(FerKerasError, match="must start with"):
+        train_argv("python train.py --epochs 3", config.data)
 
 
 def test_ship_rejects_an_unfinished_run(tmp_path, small_fer):

@@ -55,6 +55,18 @@ def test_card_figures_reproduce_on_the_test_split(card_path, test_faces):
     assert (SAVED / card["confusion_matrix_image"]).exists()
 
 
+@pytest.mark.parametrize("card_path", CARDS, ids=[c.stem for c in CARDS])
+def test_card_recipe_is_a_runnable_train_command(card_path):
+    """The card's command parses with today's CLI into the shipped architecture and options."""
+    from fer_keras.model_card import train_argv
+    from fer_keras.train import build_parser, config_from_args
+
+    card = json.loads(card_path.read_text())
+    config = config_from_args(build_parser().parse_args(train_argv(card["train_command"], "data", "runs/x")))
+    assert (config.model, config.model_options) == (card["architecture"], card["model_options"])
+    assert (config.data, config.out) == ("data", "runs/x")
+
+
 @pytest.mark.parametrize("emotion", ["happy", "surprise"])
 def test_clear_expressions_get_plausible_top2(emotion, test_faces):
     predictor = load_predictor(DEFAULT_MODEL)
