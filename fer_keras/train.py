@@ -146,7 +146,8 @@ class RunResult:
     history: dict[str, list[float]]
     test_metrics: dict | None
     best_val_f1: float
-    seconds: float
+    seconds: float  # this call's wall time
+    total_seconds: float  # the whole run's, across resumes
 
 
 # --------------------------------------------------------------------------- model and optimizer
@@ -540,6 +541,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     history = _read_history(run_dir / "history.csv")
     best_model = keras.saving.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
     seconds = time.perf_counter() - started
+    total_seconds = round(seconds + float(state.get("train_seconds", 0.0)), 1)
     test_metrics = None
     if len(splits.test):
         test_metrics = classification_metrics(splits.test.labels, predict_probs(best_model, splits.test))
@@ -548,7 +550,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             data_hash=splits.data_hash,
             params=int(best_model.count_params()),
             best_val_f1=best,
-            train_seconds=round(seconds + float(state.get("train_seconds", 0.0)), 1),
+            train_seconds=total_seconds,
         )
         atomic_write(run_dir / "metrics.json", json.dumps(test_metrics, indent=2))
     if config.export:
@@ -557,7 +559,8 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         save_savedmodel(best_model, run_dir / "saved_model")
     final_state = json.loads((run_dir / "state.json").read_text())
     atomic_write(run_dir / "state.json", json.dumps({**final_state, "finished": True, "stopped_early": stopped}))
-    return RunResult(run_dir, history, test_metrics, best if best is not None else float("nan"), seconds)
+    best_f1 = best if best is not None else float("nan")
+    return RunResult(run_dir, history, test_metrics, best_f1, seconds, total_seconds)
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:
@@ -770,6 +773,14 @@ def resume_config(args: argparse.Namespace) -> TrainConfig:
     return saved
 
 
+def run_minutes(result: RunResult) -> str:
+    """The run's training time, and this call's share when it resumed an earlier one."""
+    total = f"{result.total_seconds / 60:.1f} min"
+    if result.total_seconds - result.seconds > 1.0:
+        return f"{total} in all, {result.seconds / 60:.1f} min of it in this call"
+    return total
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -786,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"run: {result.run_dir} ({result.seconds / 60:.1f} min, best val macro-F1 {result.best_val_f1:.4f})")
+    print(f"run: {result.run_dir} ({run_minutes(result)}, best val macro-F1 {result.best_val_f1:.4f})")
     if result.test_metrics:
         print(f"test {summary_line(result.test_metrics)}")
     return 0

@@ -106,6 +106,19 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_fer, tmp_path):
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_allclose(wa.numpy(), wb.numpy(), atol=1e-6, err_msg=wa.path)
     assert resumed.test_metrics["accuracy"] == pytest.approx(straight.test_metrics["accuracy"])
+    # the reported time covers the epoch trained before the interruption too
+    assert resumed.total_seconds > resumed.seconds + state["train_seconds"] - 1.0
+    assert resumed.test_metrics["train_seconds"] == resumed.total_seconds
+
+
+def test_final_line_gives_the_whole_runs_time_and_this_calls_share_of_it(tmp_path):
+    from fer_keras.train import RunResult, run_minutes
+
+    def result(seconds, total):
+        return RunResult(tmp_path, {}, None, 0.5, seconds, total)
+
+    assert run_minutes(result(2352.0, 2352.0)) == "39.2 min"
+    assert run_minutes(result(2352.0, 4473.6)) == "74.6 min in all, 39.2 min of it in this call"
 
 
 @pytest.mark.slow
