@@ -84,7 +84,16 @@ def main() -> None:
             {"matmul_peak_gflops": round(peak, 1), "threads": tf.config.threading.get_intra_op_parallelism_threads()}
         )
     )
-    variants = {"mobilenetv2": [{}, {"stem_stride": 1}], "resnet18": [{}], "vgg16": [{}]}
+    variants = {
+        "mobilenetv2": [
+            {},
+            {"stem_stride": 1},
+            {"input_size": 72},  # the shipped recipe's input
+            {"input_size": 72, "fused_stages": 3},  # Fused-MBConv in the first three stages
+        ],
+        "resnet18": [{}],
+        "vgg16": [{}],
+    }
     rows = []
     for name in args.models:
         for options in variants.get(name, [{}]):

@@ -36,6 +36,18 @@ from fer_keras.tta import TTA_MODES
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 MONITOR = "val_f1"  # validation macro-F1: what checkpoints and early stopping follow
+# Options of the model builders (``TrainConfig.model_options``), each also a train flag of the same name.
+MODEL_OPTIONS = (
+    "input_size",
+    "dropout",
+    "width",
+    "depth",
+    "stem_stride",
+    "stem",
+    "head_channels",
+    "fused_stages",
+    "fused_expansion",
+)
 
 
 @dataclass
@@ -78,7 +90,7 @@ class TrainConfig:
     head_epochs: int = 0  # staged fine-tuning: epochs with the backbone frozen first
     unfreeze_blocks: int = -1  # then unfreeze the last N backbone blocks (-1 = all)
     finetune_lr_scale: float = 0.1  # learning rate multiplier for the unfrozen stage
-    model_options: dict = field(default_factory=dict)  # width, depth, stem_stride, stem, dropout, input_size
+    model_options: dict = field(default_factory=dict)  # width, depth, stem_stride, fused_stages, input_size, ...
     precision: str = "auto"  # auto (float16 on CUDA, else float32) | float32 | mixed_float16 | mixed_bfloat16
     distribute: str = "none"  # none | mirrored | multiworker
     export: bool = True
@@ -668,6 +680,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--depth", type=float, default=None, help="mobilenetv2 depth multiplier")
     g.add_argument("--stem-stride", type=int, choices=(1, 2), default=None, help="mobilenetv2 stem stride")
     g.add_argument("--head-channels", type=int, default=None, help="mobilenetv2 channels of the last 1x1 conv")
+    g.add_argument(
+        "--fused-stages",
+        type=int,
+        default=None,
+        help="mobilenetv2: the first N stages use Fused-MBConv blocks (a dense 3x3 conv instead of 1x1 + depthwise)",
+    )
+    g.add_argument(
+        "--fused-expansion", type=int, default=None, help="mobilenetv2: expansion cap of the fused blocks (default 4)"
+    )
     g.add_argument("--stem", choices=("small", "imagenet"), default=None, help="resnet18 stem")
     g.add_argument("--head-epochs", type=int, default=0, help="staged fine-tuning: epochs with a frozen backbone")
     g.add_argument("--unfreeze-blocks", type=int, default=-1, help="then unfreeze the last N blocks (-1 = all)")
@@ -693,11 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    model_options = {
-        k: getattr(args, k)
-        for k in ("input_size", "dropout", "width", "depth", "stem_stride", "stem", "head_channels")
-        if getattr(args, k) is not None
-    }
+    model_options = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
     return TrainConfig(
         model=args.model,
         data=args.data or "",

@@ -29,11 +29,10 @@ import keras_tuner as kt
 from fer_keras.data import augment_config, class_weights, eval_dataset, load_splits, train_dataset
 from fer_keras.data.loading import default_data_path
 from fer_keras.errors import FerKerasError, cli_main, first_line
-from fer_keras.train import TrainConfig, atomic_write, build_model, compile_model, train
+from fer_keras.train import MODEL_OPTIONS, TrainConfig, atomic_write, build_model, compile_model, train
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_f1"
-MODEL_OPTIONS = {"dropout", "width", "depth", "stem_stride", "stem", "input_size", "head_channels"}
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 

@@ -69,7 +69,21 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
 def test_the_card_command_reproduces_the_run_config():
     import dataclasses
 
-    from fer_keras.train import TrainConfig, build_parser, config_from_args
+    from fer_keras.train import MODEL_OPTIONS, TrainConfig, build_parser, config_from_args
+
+    # every model option a train flag can set (a new one must be added here to be covered)
+    model_options = {
+        "input_size": 72,
+        "dropout": 0.3,
+        "width": 0.75,
+        "depth": 1.5,
+        "stem_stride": 2,
+        "stem": "small",
+        "head_channels": 96,
+        "fused_stages": 3,
+        "fused_expansion": 6,
+    }
+    assert set(model_options) == set(MODEL_OPTIONS)
 
     config = TrainConfig(
         data="/data/fer2013",
@@ -87,7 +101,7 @@ def test_the_card_command_reproduces_the_run_config():
         extra=["/data/rafdb", "/data/ckplus"],
         teacher="saved_models/teachers/t.keras",
         teacher_tta="crops",
-        model_options={"input_size": 72, "width": 0.75, "head_channels": 96, "stem_stride": 2},
+        model_options=model_options,
     )
     command = train_command(dataclasses.asdict(config))
     rebuilt = config_from_args(build_parser().parse_args(train_argv(command, config.data)))

@@ -2,7 +2,8 @@
 
 Changes from MobileNetV2-1.0/224: fewer bottleneck repeats, no 160/320 blocks, a 1x1 projection
 to 128 channels instead of 1280, dropout before the classifier. ``stem_stride`` picks the cost:
-1 keeps 48x48 through the first block (~4x the compute), 2 halves it at once.
+1 keeps 48x48 through the first block (~4x the compute), 2 halves it at once. ``fused_stages``
+swaps the first stages' 1x1-expand + depthwise pairs for one dense 3x3 conv (Fused-MBConv).
 """
 
 from __future__ import annotations
@@ -53,6 +54,23 @@ def _inverted_residual(x, expansion: int, filters: int, stride: int, name: str):
     return y
 
 
+def _fused_inverted_residual(x, expansion: int, filters: int, stride: int, name: str):
+    """Fused-MBConv (EfficientNetV2): one dense 3x3 conv replaces the 1x1 expansion + 3x3 depthwise.
+
+    More FLOPs per block, but dense convolutions run near the CPU's peak where depthwise ones
+    reach ~10% of it, so early high-resolution stages get cheaper per unit of capacity.
+    """
+    in_channels = x.shape[-1]
+    if expansion == 1:
+        y = _conv_bn(x, filters, 3, stride, f"{name}_fused")
+    else:
+        y = _conv_bn(x, in_channels * expansion, 3, stride, f"{name}_fused")
+        y = _conv_bn(y, filters, 1, 1, f"{name}_project", activation=False)
+    if stride == 1 and in_channels == filters:
+        y = keras.layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
 def mobilenetv2_backbone(
     width: float = 1.0,
     depth: float = 1.0,
@@ -62,6 +80,8 @@ def mobilenetv2_backbone(
     full_res_stem: bool = False,
     blocks: tuple[tuple[int, int, int, int], ...] = DEFAULT_BLOCKS,
     input_size: int = INPUT_SIZE,
+    fused_stages: int = 0,
+    fused_expansion: int = 4,
 ) -> keras.Model:
     """The convolutional trunk: (S, S, 1) scaled input -> (H, W, head_channels) features."""
     inputs = keras.Input((input_size, input_size, 1), name="scaled_face")
@@ -72,10 +92,15 @@ def mobilenetv2_backbone(
     else:
         x = _conv_bn(inputs, _divisible(stem_channels * width), 3, stem_stride, "stem")
     index = 0
-    for expansion, channels, repeats, stride in blocks:
+    for stage, (expansion, channels, repeats, stride) in enumerate(blocks):
+        fused = stage < fused_stages
         for r in range(max(1, math.ceil(repeats * depth))):
             index += 1
-            x = _inverted_residual(x, expansion, _divisible(channels * width), stride if r == 0 else 1, f"block{index}")
+            filters, block_stride = _divisible(channels * width), stride if r == 0 else 1
+            if fused:
+                x = _fused_inverted_residual(x, min(expansion, fused_expansion), filters, block_stride, f"block{index}")
+            else:
+                x = _inverted_residual(x, expansion, filters, block_stride, f"block{index}")
     x = _conv_bn(x, head_channels, 1, 1, "top")
     return keras.Model(inputs, x, name="backbone")
 
@@ -88,6 +113,8 @@ def mobilenetv2(
     stem_stride: int = 2,
     head_channels: int = 128,
     full_res_stem: bool = False,
+    fused_stages: int = 0,
+    fused_expansion: int = 4,
     dropout: float = 0.2,
     weights: str | None = None,
     input_size: int = INPUT_SIZE,
@@ -96,6 +123,9 @@ def mobilenetv2(
     """Compact MobileNetV2 from scratch on raw 48x48 grayscale crops (0..255) -> 7 probabilities.
 
     ``input_size`` > 48 upsamples the crop in-graph (more compute per image, finer feature maps).
+    ``fused_stages`` = N builds the first N stages from Fused-MBConv blocks (EfficientNetV2), whose
+    expansion is capped at ``fused_expansion``: on a CPU they train faster than the depthwise
+    blocks they replace, despite more FLOPs (``benchmarks/models.py``).
     """
     if weights == "imagenet":
         raise FerKerasError(
@@ -104,10 +134,21 @@ def mobilenetv2(
         )
     if input_size < 32:
         raise FerKerasError(f"mobilenetv2 needs an input size of at least 32, got {input_size}")
+    if not 0 <= fused_stages <= len(DEFAULT_BLOCKS):
+        raise FerKerasError(f"mobilenetv2 --fused-stages must be 0..{len(DEFAULT_BLOCKS)}, got {fused_stages}")
+    if fused_expansion < 1:
+        raise FerKerasError(f"mobilenetv2 --fused-expansion must be at least 1, got {fused_expansion}")
     inputs = face_input()
     x = preprocessing_block(input_size, "unit")(inputs)
     x = mobilenetv2_backbone(
-        width, depth, stem_stride, head_channels=head_channels, full_res_stem=full_res_stem, input_size=input_size
+        width,
+        depth,
+        stem_stride,
+        head_channels=head_channels,
+        full_res_stem=full_res_stem,
+        input_size=input_size,
+        fused_stages=fused_stages,
+        fused_expansion=fused_expansion,
     )(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = classifier(x, num_classes, classifier_activation, dropout)
