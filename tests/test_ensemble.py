@@ -1,5 +1,6 @@
 """Ensembles in one graph: the file's output is the mean of its members' outputs on real crops, it
-loads with safe_mode on like any shipped model, and bad members or paths are one-line errors."""
+loads with safe_mode on and exports to TFLite like any shipped model, and bad members or paths are
+one-line errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from fer_keras.data import load_splits
 from fer_keras.ensemble import build_ensemble, main
 from fer_keras.evaluate import predict
+from fer_keras.export import export
 from fer_keras.models import build
 from fer_keras.models.ensemble import average_models
 from fer_keras.predictor import load_predictor
@@ -53,6 +55,13 @@ def test_cli_scores_members_and_ensemble_on_validation(small_fer, second_member,
     assert lines[0] == f"wrote {out}" and out.is_file()
     assert [line.split(": val ")[0] for line in lines[1:]] == [str(SHIPPED_KERAS), str(second_member), str(out)]
     assert all("accuracy=" in line and "macro_f1=" in line for line in lines[1:])
+
+
+def test_ensemble_exports_to_tflite_with_the_same_outputs(small_fer, second_member, tmp_path):
+    crops = load_splits(small_fer, seed=0).test.images[:32]
+    keras_file = build_ensemble([SHIPPED_KERAS, second_member], tmp_path / "ens.keras")
+    tflite_file = export(keras_file, "tflite", tmp_path / "ens.tflite")
+    np.testing.assert_allclose(load_predictor(tflite_file)(crops), load_predictor(keras_file)(crops), atol=1e-4)
 
 
 def test_bad_ensembles_are_one_line_errors(second_member, tmp_path, capsys):
