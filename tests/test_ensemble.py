@@ -4,6 +4,7 @@ one-line errors."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import keras
@@ -14,27 +15,17 @@ from fer_keras.data import load_splits
 from fer_keras.ensemble import build_ensemble, main
 from fer_keras.evaluate import predict
 from fer_keras.export import export
-from fer_keras.models import build
 from fer_keras.models.ensemble import average_models
 from fer_keras.predictor import load_predictor
 
 SHIPPED_KERAS = Path(__file__).resolve().parents[1] / "saved_models" / "mobilenetv2.keras"
 
 
-@pytest.fixture(scope="module")
-def second_member(tmp_path_factory) -> Path:
-    """An untrained compact net of another recipe (48x48, half width): its outputs differ from the shipped model's."""
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("member") / "half.keras"
-    build("mobilenetv2", width=0.5).save(path)
-    return path
-
-
 @pytest.mark.smoke
-def test_ensemble_file_averages_its_members_on_real_crops(small_fer, second_member, tmp_path):
+def test_ensemble_file_averages_its_members_on_real_crops(small_fer, small_model_file, tmp_path):
     crops = load_splits(small_fer, seed=0).test.images[:64]
-    out = build_ensemble([SHIPPED_KERAS, second_member], tmp_path / "ens.keras")
-    members = [predict(load_predictor(path), crops) for path in (SHIPPED_KERAS, second_member)]
+    out = build_ensemble([SHIPPED_KERAS, small_model_file], tmp_path / "ens.keras")
+    members = [predict(load_predictor(path), crops) for path in (SHIPPED_KERAS, small_model_file)]
     assert np.abs(members[0] - members[1]).max() > 0.05  # the members disagree, so the mean is informative
     ensemble = predict(load_predictor(out), crops)  # .keras loads with safe_mode on
     np.testing.assert_allclose(ensemble, (members[0] + members[1]) / 2, atol=1e-5)
@@ -48,36 +39,37 @@ def test_the_same_model_twice_gives_its_own_output(small_fer, tmp_path):
     np.testing.assert_allclose(twice.predict(crops, verbose=0), shipped.predict(crops, verbose=0), atol=1e-5)
 
 
-def test_cli_scores_members_and_ensemble_on_validation(small_fer, second_member, tmp_path, capsys):
+def test_cli_scores_members_and_ensemble_on_validation(small_fer, small_model_file, tmp_path, capsys):
     out = tmp_path / "teachers" / "ens.keras"
-    assert main([str(SHIPPED_KERAS), str(second_member), "--out", str(out), "--data", str(small_fer)]) == 0
+    assert main([str(SHIPPED_KERAS), str(small_model_file), "--out", str(out), "--data", str(small_fer)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"wrote {out}" and out.is_file()
-    assert [line.split(": val ")[0] for line in lines[1:]] == [str(SHIPPED_KERAS), str(second_member), str(out)]
+    assert [line.split(": val ")[0] for line in lines[1:]] == [str(SHIPPED_KERAS), str(small_model_file), str(out)]
     assert all("accuracy=" in line and "macro_f1=" in line for line in lines[1:])
 
 
-def test_ensemble_exports_to_tflite_with_the_same_outputs(small_fer, second_member, tmp_path):
+def test_ensemble_exports_to_tflite_with_the_same_outputs(small_fer, small_model_file, tmp_path):
     crops = load_splits(small_fer, seed=0).test.images[:32]
-    keras_file = build_ensemble([SHIPPED_KERAS, second_member], tmp_path / "ens.keras")
+    keras_file = build_ensemble([SHIPPED_KERAS, small_model_file], tmp_path / "ens.keras")
     tflite_file = export(keras_file, "tflite", tmp_path / "ens.tflite")
     np.testing.assert_allclose(load_predictor(tflite_file)(crops), load_predictor(keras_file)(crops), atol=1e-4)
 
 
-def test_bad_ensembles_are_one_line_errors(second_member, tmp_path, capsys):
+def test_bad_ensembles_are_one_line_errors(small_model_file, tmp_path, capsys):
     wrong_input = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(), keras.layers.Dense(7)])
     wrong_input.save(tmp_path / "wrong.keras")
+    own = shutil.copy(small_model_file, tmp_path / "own.keras")  # a file the test may lose, not the shared fixture
     cases = {
-        "needs two or more models": [str(second_member), "--out", str(tmp_path / "a.keras")],
-        "must end in .keras": [str(second_member), str(second_member), "--out", str(tmp_path / "a.h5")],
-        "is one of the members": [str(SHIPPED_KERAS), str(second_member), "--out", str(second_member)],
+        "needs two or more models": [str(small_model_file), "--out", str(tmp_path / "a.keras")],
+        "must end in .keras": [str(small_model_file), str(small_model_file), "--out", str(tmp_path / "a.h5")],
+        "is one of the members": [str(small_model_file), str(own), "--out", str(own)],
         "ensemble members take": [
-            str(second_member),
+            str(small_model_file),
             str(tmp_path / "wrong.keras"),
             "--out",
             str(tmp_path / "b.keras"),
         ],
-        "does not exist": [str(second_member), str(tmp_path / "missing.keras"), "--out", str(tmp_path / "c.keras")],
+        "does not exist": [str(small_model_file), str(tmp_path / "missing.keras"), "--out", str(tmp_path / "c.keras")],
     }
     for message, argv in cases.items():
         assert main(argv) == 2, message
