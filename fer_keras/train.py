@@ -67,6 +67,7 @@ class TrainConfig:
     warmup_epochs: int = 1
     weight_decay: float = 5e-4  # decoupled (adamw, sgd); adam ignores it
     label_smoothing: float = 0.1
+    ema: float = 0.0  # momentum of a per-step exponential moving average of the weights; 0 = off
     augment: str = "standard"
     erasing: float | None = None  # overrides of the augmentation preset
     mixup: float | None = None
@@ -128,6 +129,7 @@ class TrainConfig:
             (0 < self.val_fraction < 1, "--val-fraction must be between 0 and 1"),
             (self.limit >= 0, "--limit must be 0 (all images) or more"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (0 <= self.ema < 1, "--ema must be 0 (off) or a momentum in (0, 1), e.g. 0.999"),
             (self.teacher_tta in TTA_MODES, f"--teacher-tta must be one of {', '.join(TTA_MODES)}"),
             (0 < self.distill_alpha <= 1, "--distill-alpha must be in (0, 1]"),
             (
@@ -193,12 +195,13 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int, lr_scale: float = 
         )
     else:
         schedule = lr  # constant, or changed by ReduceLROnPlateau
+    ema = {"use_ema": True, "ema_momentum": config.ema} if config.ema else {}
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(schedule)
+        return keras.optimizers.Adam(schedule, **ema)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **ema)
     return keras.optimizers.SGD(
-        schedule, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay or None
+        schedule, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay or None, **ema
     )
 
 
@@ -295,6 +298,18 @@ class Interrupts:
             raise KeyboardInterrupt
 
 
+class EMAWeights(keras.callbacks.SwapEMAWeights):
+    """Validation, ``best.keras`` and ``last.keras`` see the moving average of the weights (``--ema``),
+    training the weights themselves. Between an epoch's end and the next one's start the model
+    holds the average and the optimizer's average slots hold the training weights, which is how
+    ``last.keras`` stores them; ``resumed=True`` says the model was loaded that way, so the first
+    epoch swaps back before training on."""
+
+    def __init__(self, resumed: bool = False):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed
+
+
 # what EarlyStopping and ReduceLROnPlateau count between epochs; reset by their on_train_begin
 PATIENCE_COUNTERS = {
     "EarlyStopping": ("wait", "best", "best_epoch"),
@@ -377,11 +392,15 @@ def make_callbacks(
     seconds: float,
     interrupts: Interrupts | None = None,
     counters: dict | None = None,
+    mid_stage: bool = False,
 ) -> list:
     """The run's callbacks, ``ResumeCheckpoint`` last: the optimizer it saves already carries a
     learning rate that ``ReduceLROnPlateau`` lowered in the same epoch, and it restores the
-    patience ``counters`` of an interrupted run after the other callbacks reset theirs."""
-    callbacks = [
+    patience ``counters`` of an interrupted run after the other callbacks reset theirs. With
+    ``--ema``, ``EMAWeights`` comes first, so every later callback sees the averaged weights;
+    ``mid_stage`` says the model was loaded from ``last.keras`` in the middle of a stage."""
+    callbacks = [EMAWeights(resumed=mid_stage)] if config.ema else []
+    callbacks += [
         keras.callbacks.CSVLogger(run_dir / "history.csv", append=resuming),
         keras.callbacks.TensorBoard(run_dir / "logs", write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
@@ -532,6 +551,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
                 interrupts=interrupts,
                 # mid-stage: the interrupted stage's patience counters; a new stage starts afresh
                 counters=state.get("counters") if first > start else None,
+                mid_stage=first > start,
             )
             model.fit(
                 train_ds,
@@ -635,6 +655,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
     g.add_argument(
+        "--ema",
+        type=float,
+        default=d.ema,
+        metavar="MOMENTUM",
+        help="validate, checkpoint and export a per-step moving average of the weights (e.g. 0.999); 0 = off",
+    )
+    g.add_argument(
         "--early-stopping",
         type=int,
         default=d.early_stopping,
@@ -729,6 +756,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         warmup_epochs=args.warmup_epochs,
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
+        ema=args.ema,
         augment=args.augment,
         erasing=args.erasing,
         mixup=args.mixup,

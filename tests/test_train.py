@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from fer_keras.data import eval_dataset
 from fer_keras.models import available_models, backbone_groups
-from fer_keras.train import TrainConfig, main, train
+from fer_keras.train import TrainConfig, load_run_splits, main, train
 
 RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.json", "metrics.json", "logs")
 
@@ -111,6 +112,43 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_fer, tmp_path):
     assert resumed.test_metrics["train_seconds"] == resumed.total_seconds
 
 
+class RecordWeights(keras.callbacks.Callback):
+    """The trainable weights after every training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps: list[list[np.ndarray]] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append([w.numpy() for w in self.model.trainable_weights])
+
+
+@pytest.mark.slow
+def test_ema_is_what_validation_and_checkpoints_see_and_resumes_exactly(small_fer, tmp_path):
+    momentum = 0.8
+    recorder = RecordWeights()
+    straight = train(_config(small_fer, tmp_path / "straight", ema=momentum), extra_callbacks=[recorder])
+    average = recorder.steps[0]  # Keras starts the average at the first step's weights
+    for step in recorder.steps[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, step)]
+    last = keras.saving.load_model(tmp_path / "straight" / "last.keras")
+    for saved, expected in zip(last.trainable_weights, average):
+        np.testing.assert_allclose(saved.numpy(), expected, atol=1e-5, err_msg=saved.path)
+    assert not np.allclose(last.trainable_weights[0].numpy(), recorder.steps[-1][0], atol=1e-4)
+    # the logged validation score is the averaged weights' score
+    splits = load_run_splits(_config(small_fer, tmp_path / "straight"))
+    scores = last.evaluate(eval_dataset(splits.val), return_dict=True, verbose=0)
+    assert scores["f1"] == pytest.approx(straight.history["val_f1"][-1], abs=1e-6)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(small_fer, tmp_path / "resumed", ema=momentum), extra_callbacks=[InterruptAt(epoch=1, batch=2)])
+    resumed = train(_config(small_fer, tmp_path / "resumed", ema=momentum), resume=True)
+    np.testing.assert_allclose(resumed.history["val_f1"], straight.history["val_f1"], atol=1e-6)
+    again = keras.saving.load_model(tmp_path / "resumed" / "last.keras")
+    for wa, wb in zip(last.weights, again.weights):
+        np.testing.assert_allclose(wa.numpy(), wb.numpy(), atol=1e-6, err_msg=wa.path)
+
+
 def test_final_line_gives_the_whole_runs_time_and_this_calls_share_of_it(tmp_path):
     from fer_keras.train import RunResult, run_minutes
 
@@ -158,6 +196,7 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
         ("--warmup-epochs", "-1", "--warmup-epochs must be 0 or more"),
         ("--limit", "-5", "--limit must be 0 (all images) or more"),
         ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
+        ("--ema", "1", "--ema must be 0 (off) or a momentum in (0, 1)"),
     ]:
         assert message in _error_of(["--data", str(small_fer), option, value, "--out", str(tmp_path / "v")], capsys)
     assert "download FER2013" in _error_of(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")], capsys)
