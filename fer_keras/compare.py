@@ -23,6 +23,8 @@ KEY_OPTIONS = (
     "label_smoothing",
     "weight_decay",
 )
+# shown only when a run sets them: the augmentation preset's overrides, the weight average, dedupe
+SET_OPTIONS = ("erasing", "mixup", "cutmix", "ema", "dedupe")
 
 
 def run_row(run: Path) -> dict:
@@ -34,6 +36,7 @@ def run_row(run: Path) -> dict:
         raise FerKerasError(f"{run} has no metrics.json yet (unfinished run?)")
     config, metrics = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
     options = ", ".join(f"{k}={config[k]}" for k in KEY_OPTIONS if k in config)
+    options += "".join(f", {k}={config[k]}" for k in SET_OPTIONS if config.get(k) not in (None, 0, False))
     extra = config.get("model_options") or {}
     if extra:
         options += ", " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
