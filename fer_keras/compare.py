@@ -23,8 +23,10 @@ KEY_OPTIONS = (
     "label_smoothing",
     "weight_decay",
 )
-# shown only when a run sets them: the augmentation preset's overrides, the weight average, dedupe
-SET_OPTIONS = ("erasing", "mixup", "cutmix", "ema", "dedupe")
+# shown only when a run sets them: overrides of the augmentation preset (0 included: it turns one
+# off), then the weight average and dedupe when on
+OVERRIDES = ("erasing", "mixup", "cutmix")
+SWITCHES = ("ema", "dedupe")
 
 
 def run_row(run: Path) -> dict:
@@ -36,7 +38,8 @@ def run_row(run: Path) -> dict:
         raise FerKerasError(f"{run} has no metrics.json yet (unfinished run?)")
     config, metrics = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
     options = ", ".join(f"{k}={config[k]}" for k in KEY_OPTIONS if k in config)
-    options += "".join(f", {k}={config[k]}" for k in SET_OPTIONS if config.get(k) not in (None, 0, False))
+    options += "".join(f", {k}={config[k]}" for k in OVERRIDES if config.get(k) is not None)
+    options += "".join(f", {k}={config[k]}" for k in SWITCHES if config.get(k))
     extra = config.get("model_options") or {}
     if extra:
         options += ", " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))

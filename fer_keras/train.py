@@ -542,6 +542,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             )
             seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
             drop_unfinished_history(run_dir / "history.csv", first)
+            mid_stage = first > start  # resumed from last.keras inside this stage; a new stage starts afresh
             callbacks = make_callbacks(
                 config,
                 run_dir,
@@ -549,9 +550,8 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
                 resuming=done > 0 or first > 0,
                 seconds=seconds_before,
                 interrupts=interrupts,
-                # mid-stage: the interrupted stage's patience counters; a new stage starts afresh
-                counters=state.get("counters") if first > start else None,
-                mid_stage=first > start,
+                counters=state.get("counters") if mid_stage else None,  # the interrupted stage's patience
+                mid_stage=mid_stage,
             )
             model.fit(
                 train_ds,

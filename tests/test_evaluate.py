@@ -161,7 +161,8 @@ def test_compare_prints_an_ablation_table(tmp_path, capsys):
         run.mkdir()
         config = {"model": "mobilenetv2", "optimizer": "adamw", "epochs": 3, "model_options": {"width": 0.5}}
         config.update(teacher=teacher, teacher_tta="crops", distill_alpha=0.5, distill_temperature=1.0)
-        config.update(mixup=0.2 if teacher else None, cutmix=0.0, ema=0.99 if teacher else 0.0, dedupe=False)
+        config.update(mixup=0.2 if teacher else None, cutmix=None, ema=0.99 if teacher else 0.0, dedupe=False)
+        config.update(erasing=None if teacher else 0.0)  # b turns its preset's erasing off
         (run / "config.json").write_text(json.dumps(config))
         per_class = {e: {"f1": acc - 0.1} for e in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")}
         (run / "metrics.json").write_text(
@@ -185,4 +186,5 @@ def test_compare_prints_an_ablation_table(tmp_path, capsys):
     assert "epochs=3, mixup=0.2, ema=0.99, width=0.5" in lines[2]  # options a run set, none it left off
     assert lines[3].startswith("| b |") and "teacher" not in lines[3] and "| 0.6000 | 0.6400 |" in lines[3]
     assert "mixup" not in lines[3] and "cutmix" not in lines[3] and "ema" not in lines[3] and "dedupe" not in lines[3]
+    assert "erasing=0.0" in lines[3] and "erasing" not in lines[2]  # an override to 0 is shown, an unset one not
     assert compare([str(tmp_path / "missing")]) == 2
