@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from fer_keras.data import eval_dataset
 from fer_keras.models import available_models, backbone_groups
-from fer_keras.train import TrainConfig, load_run_splits, main, train
+from fer_keras.train import TrainConfig, ema_calibration, load_run_splits, main, train
 
 RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.json", "metrics.json", "logs")
 
@@ -135,8 +135,13 @@ def test_ema_is_what_validation_and_checkpoints_see_and_resumes_exactly(small_fe
     for saved, expected in zip(last.trainable_weights, average):
         np.testing.assert_allclose(saved.numpy(), expected, atol=1e-5, err_msg=saved.path)
     assert not np.allclose(last.trainable_weights[0].numpy(), recorder.steps[-1][0], atol=1e-4)
-    # the logged validation score is the averaged weights' score
+    # its BatchNorm statistics were recomputed for the average, not left from the training weights
     splits = load_run_splits(_config(small_fer, tmp_path / "straight"))
+    recalibrated = keras.saving.load_model(tmp_path / "straight" / "last.keras")
+    assert ema_calibration(_config(small_fer, tmp_path / "x", ema=momentum), splits.train.images)(recalibrated) > 0
+    for saved, again in zip(last.non_trainable_weights, recalibrated.non_trainable_weights):
+        np.testing.assert_allclose(saved.numpy(), again.numpy(), rtol=1e-4, atol=1e-5, err_msg=saved.path)
+    # the logged validation score is the averaged weights' score
     scores = last.evaluate(eval_dataset(splits.val), return_dict=True, verbose=0)
     assert scores["f1"] == pytest.approx(straight.history["val_f1"][-1], abs=1e-6)
 
