@@ -322,7 +322,7 @@ class EMAWeights(keras.callbacks.SwapEMAWeights):
         super()._swap_variables()
         if self._ema_weights_in_model or self.calibration is None:
             return  # the flag flips after this call: the training weights just went back in
-        step = int(self.model.optimizer.iterations)
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         if step != self._calibrated_at:  # validation's statistics still hold at the same epoch's end
             self.calibration(self.model)
             self._calibrated_at = step

@@ -381,8 +381,10 @@ def test_resume_of_an_early_stopped_run_trains_on_only_when_given_more_epochs(sm
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_trains(small_fer, tmp_path):
+def test_mirrored_strategy_trains_with_the_weight_average(small_fer, tmp_path):
     result = train(
-        _config(small_fer, tmp_path / "mirrored", epochs=1, limit=128, distribute="mirrored", deterministic=False)
+        _config(
+            small_fer, tmp_path / "mirrored", epochs=1, limit=128, distribute="mirrored", deterministic=False, ema=0.9
+        )
     )
     assert result.history["epoch"] == [0] and (tmp_path / "mirrored" / "best.keras").exists()
