@@ -55,19 +55,15 @@ class BatchNormCalibration:
         for layer in layers:
             layer.momentum = 0.0  # read when the forward pass is traced: each call leaves this batch's statistics
         try:
-            sums = [(0.0, 0.0)] * len(layers)
-            for x in self.images:
-                stats = batch_statistics(x)
-                sums = [
-                    (sm + m.numpy().astype(np.float64), sv + v.numpy().astype(np.float64))
-                    for (sm, sv), (m, v) in zip(sums, stats, strict=True)
-                ]
+            per_batch = [batch_statistics(x) for x in self.images]  # tensors: each batch's (mean, variance) per layer
         finally:
             for layer, momentum in zip(layers, momenta, strict=True):
                 layer.momentum = momentum
-        for layer, (mean_sum, var_sum) in zip(layers, sums, strict=True):
-            layer.moving_mean.assign((mean_sum / self.batches).astype(np.float32))
-            layer.moving_variance.assign((var_sum / self.batches).astype(np.float32))
+        for i, layer in enumerate(layers):
+            layer.moving_mean.assign(np.mean([b[i][0] for b in per_batch], axis=0, dtype=np.float64).astype(np.float32))
+            layer.moving_variance.assign(
+                np.mean([b[i][1] for b in per_batch], axis=0, dtype=np.float64).astype(np.float32)
+            )
         return self.batches
 
 
