@@ -7,27 +7,38 @@ import math
 import keras
 
 
-def _layer_macs(layer: keras.layers.Layer) -> int:
-    out = layer.output.shape
+def _layer_macs(layer: keras.layers.Layer, cin: int, out: tuple) -> int:
+    """MACs of one call of ``layer`` on ``cin`` input channels giving an output of shape ``out``."""
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return out[1] * out[2] * out[3] * kh * kw
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw = layer.kernel_size
-        cin = layer.input.shape[-1]
         return out[1] * out[2] * out[3] * kh * kw * cin // layer.groups
     if isinstance(layer, keras.layers.Dense):
         positions = math.prod(out[1:-1])  # a Dense on (N, ..., C) runs once per leading position
-        return positions * layer.input.shape[-1] * layer.units
+        return positions * cin * layer.units
     return 0
 
 
+def _calls(model: keras.Model) -> list[tuple[keras.layers.Layer, int, tuple]]:
+    """(layer, input channels, output shape) for every call in ``model``'s graph: a layer or a nested
+    model that a functional graph calls k times (a TTA wrapper's network, its mirror) is listed k times."""
+    by_depth = getattr(model, "_nodes_by_depth", None)  # functional graphs; a Sequential calls each layer once
+    if not by_depth:
+        return [(layer, layer.input.shape[-1], tuple(layer.output.shape)) for layer in model.layers]
+    calls = []
+    for depth in sorted(by_depth, reverse=True):  # inputs first
+        for node in by_depth[depth]:
+            if node.operation is None or not node.input_tensors:
+                continue  # an input placeholder
+            calls.append((node.operation, node.input_tensors[0].shape[-1], tuple(node.outputs[0].shape)))
+    return calls
+
+
 def macs_per_image(model: keras.Model) -> int:
-    """MACs of one forward pass (nested models included); FLOPs are about twice this."""
+    """MACs of one forward pass, every call counted (nested models included); FLOPs are about twice this."""
     total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += macs_per_image(layer)
-        else:
-            total += _layer_macs(layer)
+    for layer, cin, out in _calls(model):
+        total += macs_per_image(layer) if isinstance(layer, keras.Model) else _layer_macs(layer, cin, out)
     return total

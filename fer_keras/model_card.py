@@ -25,10 +25,10 @@ from fer_keras.export import export, load_keras_model
 from fer_keras.flops import macs_per_image
 from fer_keras.labels import EMOTIONS
 from fer_keras.metrics import classification_metrics, summary_line
-from fer_keras.models.tta import single_view, with_tta
+from fer_keras.models.tta import with_tta
 from fer_keras.plots import confusion_matrix_png
 from fer_keras.predictor import limit_tf_threads, load_predictor
-from fer_keras.tta import NETWORK_PASSES, TTA_MODES
+from fer_keras.tta import TTA_MODES
 
 TRAIN_PREFIX = "python -m fer_keras.train"  # how a card's train_command starts
 # Card keys of the views a run is scored with, and how the shipped artefact's TTA is described.
@@ -188,8 +188,7 @@ def ship(
 
     test = select_split(data, "test")
     model = load_keras_model(keras_path)
-    # A TTA model runs the network once per view; its fixed mirror / padding matmuls (<1 %) are counted once.
-    macs = macs_per_image(model) + (NETWORK_PASSES[tta] - 1) * macs_per_image(single_view(model))
+    macs = macs_per_image(model)  # a TTA model: the network once per view, plus its 0/1 mirror and padding matmuls
     metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
     # The other views: the run's checkpoint with each TTA mode the shipped artefact does not build in.
     checkpoint = load_predictor(best)

@@ -202,6 +202,7 @@ def test_flip_tta_wrapper_averages_the_mirror_and_survives_safe_mode(crops, tmp_
     np.testing.assert_allclose(reloaded.predict(crops, verbose=0), expected, atol=1e-6)
     assert wrapped.count_params() == plain.count_params() + 48 * 48  # shared weights + the 0/1 mirror
     assert macs_per_image(mirror_block()) == 48 * 48 * 48
+    assert macs_per_image(wrapped) == 2 * macs_per_image(plain) + 48 * 48 * 48  # the network runs twice
 
 
 def test_crops_tta_wrapper_averages_the_same_views_as_evaluate(crops, tmp_path):
