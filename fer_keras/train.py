@@ -217,6 +217,17 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int,
             keras.metrics.TopKCategoricalAccuracy(k=2, name="top2"),
         ],
     )
+    build_training_state(model)
+
+
+def build_training_state(model: keras.Model) -> None:
+    """Creates the optimizer's and F1Score's variables now, not inside the first traced training step:
+    a tf.function that creates variables is traced twice, and tracing is most of a short run's time."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    uniform = np.full((1, model.output_shape[-1]), 1.0 / model.output_shape[-1], "float32")
+    model.compute_metrics(None, uniform, uniform)
+    model.reset_metrics()
 
 
 def build_model(config: TrainConfig) -> keras.Model:
@@ -552,6 +563,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         if done:
             model = keras.saving.load_model(run_dir / "last.keras")  # safe_mode stays on
             restore_seed_states(model, state.get("seed_states", []))
+            build_training_state(model)
         else:
             model = build_model(config)
             if config.head_epochs:
