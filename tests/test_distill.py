@@ -63,7 +63,7 @@ def test_pipeline_pairs_every_image_with_its_own_target(small_fer):
 def test_training_with_the_shipped_model_as_teacher(small_fer, tmp_path):
     out = tmp_path / "student"
     argv = ["--data", str(small_fer), "--limit", "256", "--epochs", "1", "--batch-size", "32"]
-    argv += ["--width", "0.5", "--augment", "light", "--no-export", "--quiet", "--out", str(out)]
+    argv += ["--width", "0.5", "--depth", "0.34", "--augment", "light", "--no-export", "--quiet", "--out", str(out)]
     argv += ["--teacher", str(SHIPPED_KERAS), "--teacher-tta", "flip", "--distill-temperature", "2"]
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
