@@ -27,13 +27,12 @@ def _calls(model: keras.Model) -> list[tuple[keras.layers.Layer, int, tuple]]:
     by_depth = getattr(model, "_nodes_by_depth", None)  # functional graphs; a Sequential calls each layer once
     if not by_depth:
         return [(layer, layer.input.shape[-1], tuple(layer.output.shape)) for layer in model.layers]
-    calls = []
-    for depth in sorted(by_depth, reverse=True):  # inputs first
-        for node in by_depth[depth]:
-            if node.operation is None or not node.input_tensors:
-                continue  # an input placeholder
-            calls.append((node.operation, node.input_tensors[0].shape[-1], tuple(node.outputs[0].shape)))
-    return calls
+    return [
+        (node.operation, node.input_tensors[0].shape[-1], tuple(node.outputs[0].shape))
+        for nodes in by_depth.values()
+        for node in nodes
+        if node.input_tensors  # not an input placeholder
+    ]
 
 
 def macs_per_image(model: keras.Model) -> int:

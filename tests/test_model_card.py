@@ -16,7 +16,9 @@ from fer_keras.export import load_keras_model
 from fer_keras.flops import macs_per_image
 from fer_keras.metrics import classification_metrics
 from fer_keras.model_card import main, ship, teacher_record, train_argv, train_command
+from fer_keras.models.preprocessing import INPUT_SIZE
 from fer_keras.predictor import load_predictor
+from fer_keras.tta import CROP_PAD
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,9 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
     assert card["train_minutes_2core_cpu"] == 1.5 and card["data_hash"] == "abc"
     assert card["test_time_augmentation"].startswith("crops")
     network_macs = macs_per_image(load_keras_model(run_dir / "best.keras"))
-    # ten passes of the network, the reflect padding (48 -> 56, columns then rows) and five mirrors
-    fixed_macs = 48 * 48 * 56 + 56 * 48 * 56 + 5 * 48 * 48 * 48
+    # ten passes of the network, the reflect padding (columns, then rows) and five mirrors
+    size, padded = INPUT_SIZE, INPUT_SIZE + 2 * CROP_PAD
+    fixed_macs = size * size * padded + padded * size * padded + 5 * size**3
     assert card["mflops_per_image"] == round(2 * (10 * network_macs + fixed_macs) / 1e6, 1)
     assert set(card["test"]["per_class_f1"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert {"single_view", "tta_flip"} <= set(card["test"]) and "tta_crops" not in card["test"]

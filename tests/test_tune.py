@@ -14,14 +14,14 @@ from fer_keras.tune import FerHyperModel, main
 SPACE = Path(__file__).resolve().parents[1] / "tuning" / "mobilenetv2.json"
 
 
-def _argv(data, out, trials=2, extra=(), limit=256):
+def _argv(data, out, trials=2, extra=(), limit=256, space=SPACE):
     return [
         "--model",
         "mobilenetv2",
         "--data",
         str(data),
         "--space",
-        str(SPACE),
+        str(space),
         "--tuner",
         "random",
         "--max-trials",
@@ -81,9 +81,9 @@ def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     space = json.loads(SPACE.read_text())
     space["fixed"]["depth"] = 0.34  # one block per stage: three processes trace faster on two cores
     (tmp_path / "space.json").write_text(json.dumps(space))
-    argv = _argv(small_fer, out, trials=3, extra=("--workers", "2"), limit=128)
-    argv[argv.index(str(SPACE))] = str(tmp_path / "space.json")
-    assert main(argv) == 0
+    assert (
+        main(_argv(small_fer, out, trials=3, extra=("--workers", "2"), limit=128, space=tmp_path / "space.json")) == 0
+    )
     table = pd.read_csv(out / "trials.csv")
     assert sorted(table["trial"]) == [0, 1, 2] and (table["status"] == "COMPLETED").all()
     runs = [p for p in (out / "tensorboard").iterdir() if p.is_dir()]
