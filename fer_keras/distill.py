@@ -64,6 +64,7 @@ def cached_teacher_probs(
         if probs.shape == (len(images), NUM_CLASSES):
             return probs
     probs = teacher_probs(teacher, images, tta, temperature)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a teacher that fails to load leaves no run directory
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, probs, allow_pickle=False)
     os.replace(tmp, path)

@@ -530,8 +530,6 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     config.data = config.data or str(default_data_path())
     config.out = str(run_dir)
     config.validate()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "config.json", config.to_json())
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -550,13 +548,18 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     if config.teacher:
         from fer_keras.distill import cached_teacher_probs, soft_targets
 
+        teacher_started = time.perf_counter()
         teacher = cached_teacher_probs(
             run_dir, config.teacher, splits.train.images, config.teacher_tta, config.distill_temperature
         )
         targets = soft_targets(splits.train.labels, teacher, config.distill_alpha)
         if config.verbose:
             agree = float((teacher.argmax(1) == splits.train.labels).mean())
-            print(f"teacher {config.teacher}: agrees with {agree:.3f} of the training labels", flush=True)
+            print(
+                f"teacher {config.teacher}: agrees with {agree:.3f} of the training labels "
+                f"({(time.perf_counter() - teacher_started) / 60:.1f} min)",
+                flush=True,
+            )
 
     strategy = distribution_strategy(config.distribute)
     with strategy.scope():
@@ -569,6 +572,9 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             if config.head_epochs:
                 set_trainable_blocks(model, 0)
             compile_model(model, config, steps)
+    # only now that the data and the model load: bad input leaves no half-made run directory
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "config.json", config.to_json())
     stages = [(0, config.head_epochs, False), (config.head_epochs, config.epochs, True)]
     if not config.head_epochs:
         stages = [(0, config.epochs, False)]

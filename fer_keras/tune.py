@@ -319,7 +319,6 @@ def search(args: argparse.Namespace) -> int:
     if space.get("model", args.model) != args.model:
         raise FerKerasError(f"search space {args.space} is for model {space['model']!r}, not {args.model!r}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(
         model=args.model,
         data=str(args.data or default_data_path()),
@@ -331,6 +330,7 @@ def search(args: argparse.Namespace) -> int:
     )
     base.validate()
     splits = load_splits(base.data, seed=base.seed, limit=base.limit or None)
+    out.mkdir(parents=True, exist_ok=True)  # only once the data loads: bad input leaves no empty search
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
     check_same_search(out, search_record(args, space, splits.data_hash), write=not role.startswith("tuner"))
     hypermodel = FerHyperModel(base, space, splits)

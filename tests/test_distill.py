@@ -92,6 +92,7 @@ def test_bad_distillation_options_are_one_line(small_fer, tmp_path, capsys):
         return err
 
     assert "does not exist" in error(["--teacher", str(tmp_path / "missing.keras")])
+    assert not (tmp_path / "r").exists()
     weighted = ["--teacher", str(SHIPPED_KERAS), "--balance", "sqrt-weights", "--distill-alpha", "0.8"]
     assert "--distill-alpha above 0.5" in error(weighted)
     assert "--distill-temperature must be positive" in error(

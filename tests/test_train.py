@@ -205,6 +205,7 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
     ]:
         assert message in _error_of(["--data", str(small_fer), option, value, "--out", str(tmp_path / "v")], capsys)
     assert "download FER2013" in _error_of(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")], capsys)
+    assert not (tmp_path / "r").exists()  # no half-made run directory to trip over later
     keras.utils.set_random_seed(0)
     from fer_keras.models import build
 
@@ -224,6 +225,7 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
         capsys,
     )
     assert "does not fit model mobilenetv2" in err
+    assert not (tmp_path / "r2").exists()
     assert "not a run directory" in _error_of(["--resume", "--out", str(tmp_path / "nothing")], capsys)
 
 

@@ -111,3 +111,11 @@ def test_bad_search_space(content, message, tmp_path, capsys):
 def test_unknown_tuner(tmp_path, capsys):
     assert main(["--space", str(SPACE), "--tuner", "grid", "--out", str(tmp_path / "o")]) == 2
     assert "unknown --tuner 'grid'" in capsys.readouterr().err
+
+
+def test_missing_data_is_one_line_and_leaves_no_search_directory(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["--space", str(SPACE), "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "download FER2013" in err and "\n" not in err
+    assert not out.exists()
