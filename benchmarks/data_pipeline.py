@@ -15,9 +15,11 @@ import time
 import keras
 import tensorflow as tf
 
-from fer_keras.data import LoadReport, augment_config, load_faces, load_splits, train_dataset
+from fer_keras.data.augment import augment_config
+from fer_keras.data.loading import LoadReport, load_faces, load_splits
+from fer_keras.data.pipeline import train_dataset
 from fer_keras.models import build
-from fer_keras.train import TrainConfig, compile_model
+from fer_keras.training.loop import TrainConfig, compile_model
 
 
 def main() -> None:

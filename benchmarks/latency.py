@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.model_card import batch1_latency_ms
-from fer_keras.predictor import limit_tf_threads
+from fer_keras.inference.predictor import limit_tf_threads
+from fer_keras.reporting.model_card import batch1_latency_ms
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     if args.threads:
         limit_tf_threads(args.threads, 1)
     if args.data:
-        from fer_keras.evaluate import select_split
+        from fer_keras.runs import select_split
 
         crop = select_split(args.data, "test").images[:1].astype(np.float32)
     else:

@@ -16,11 +16,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from fer_keras.data import load_splits
-from fer_keras.detect import make_detector
-from fer_keras.live import EmotionPipeline, run_video
-from fer_keras.predictor import limit_tf_threads, load_predictor
-from fer_keras.synthetic import make_face_video, score_run
+from fer_keras.app.detect import make_detector
+from fer_keras.app.live import EmotionPipeline, run_video
+from fer_keras.app.synthetic import make_face_video, score_run
+from fer_keras.data.loading import load_splits
+from fer_keras.inference.predictor import limit_tf_threads, load_predictor
 
 COLUMNS = ["detector", "model", "detect_every", "frames", "fps", "detect", "preprocess", "infer", "draw"]
 COLUMNS += ["recall", "accuracy_end_to_end", "accuracy_detected", "false_positives"]

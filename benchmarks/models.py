@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras.flops import macs_per_image
 from fer_keras.models import available_models, build
-from fer_keras.train import TrainConfig, compile_model
+from fer_keras.models.flops import macs_per_image
+from fer_keras.training.loop import TrainConfig, compile_model
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 20) -> float:

@@ -18,10 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fer_keras.cli import cli_main
 from fer_keras.data.loading import default_data_path
-from fer_keras.errors import FerKerasError, cli_main
-from fer_keras.model_card import train_argv
-from fer_keras.significance import compare_models, format_result
+from fer_keras.errors import FerKerasError
+from fer_keras.reporting.model_card import train_argv
+from fer_keras.reporting.significance import compare_models, format_result
 
 
 def train_step(card: dict, data: str, out: Path) -> list[str] | None:

@@ -1,60 +1,24 @@
 """Average trained models into one ``.keras`` file: ``python -m fer_keras.ensemble A B [...] --out FILE``.
 
-The file takes the raw 48x48 crop and gives the mean of the members' 7 probabilities, so it can
-be evaluated (``fer_keras.evaluate --model FILE``), exported, or used as a distillation teacher
-(``fer_keras.train --teacher FILE``): a larger model "trained once" from models already trained.
-With ``--data`` each member and the ensemble are scored on the validation split of the first
-member's run (or the training defaults), never on the test split.
+The file takes the raw 48x48 crop and gives the mean of the members' probabilities: evaluate it,
+export it, or use it as a distillation teacher. ``--data`` scores each member and the ensemble on
+the validation split of the first member's run, never on the test split.
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from fer_keras.errors import FerKerasError, cli_main
-from fer_keras.export import load_keras_model
-
-
-def build_ensemble(members: list[str | Path], out: str | Path) -> Path:
-    """Load the members (``.keras`` files or run directories), average them, save ``out`` (.keras)."""
-    from fer_keras.models.ensemble import average_models
-
-    out = Path(out)
-    if out.suffix != ".keras":
-        raise FerKerasError(f"--out must end in .keras, not {out.name}")
-    resolved = [Path(member).resolve() for member in members]
-    if out.resolve() in resolved:
-        raise FerKerasError(f"--out {out} is one of the members")
-    model = average_models([load_keras_model(member) for member in members])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    return out
-
-
-def score_members(members: list[str | Path], ensemble: Path, data: str | Path) -> list[str]:
-    """One line per member and for the ensemble: accuracy and macro-F1 on the validation split."""
-    from fer_keras.evaluate import predict, select_split, val_split_of
-    from fer_keras.export import keras_source
-    from fer_keras.metrics import classification_metrics, summary_line
-    from fer_keras.predictor import load_predictor
-
-    seed, fraction = val_split_of(keras_source(members[0]))
-    faces = select_split(data, "val", seed, fraction)
-    lines = []
-    for path in [*members, ensemble]:
-        metrics = classification_metrics(faces.labels, predict(load_predictor(keras_source(path)), faces.images))
-        lines.append(f"{path}: val {summary_line(metrics)}")
-    return lines
+from fer_keras.cli import cli_main, command_parser
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.ensemble", description=__doc__.split("\n\n")[0])
+    p = command_parser("ensemble", "Average trained models into one .keras file.")
     p.add_argument("members", nargs="+", help=".keras files or run directories (two or more)")
     p.add_argument("--out", required=True, help="the ensemble's .keras file")
     p.add_argument("--data", default=None, help="also score members and ensemble on the validation split")
     args = p.parse_args(argv)
+    from fer_keras.inference.ensemble import build_ensemble, score_members
+
     out = build_ensemble(args.members, args.out)
     print(f"wrote {out}")
     if args.data:

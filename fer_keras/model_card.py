@@ -1,264 +1,32 @@
 """Ship a trained run: ``python -m fer_keras.model_card --run RUN --name mobilenetv2 --data PATH``.
 
-Writes ``saved_models/NAME.keras``, ``saved_models/NAME/`` (SavedModel, the live app's default),
-``saved_models/NAME.tflite``, ``saved_models/NAME_confusion_matrix.png`` and the card
-``saved_models/NAME.json``: the command that trained it, the data hash, parameters, FLOPs,
-test accuracy / macro-F1 / per-class F1, batch-1 latency per format and the date.
+Writes ``OUT/NAME.keras``, ``OUT/NAME/`` (SavedModel, the live app's default), ``OUT/NAME.tflite``,
+``OUT/NAME_confusion_matrix.png`` and the card ``OUT/NAME.json``: the command that trained it, the
+data hash, parameters, FLOPs, validation and test figures and batch-1 latency per format.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import hashlib
 import json
-import shlex
-import shutil
-import time
 from pathlib import Path
 
-import numpy as np
-
-from fer_keras.errors import FerKerasError, cli_main
-from fer_keras.evaluate import predict, select_split
-from fer_keras.export import export, load_keras_model
-from fer_keras.flops import macs_per_image
-from fer_keras.labels import EMOTIONS
-from fer_keras.metrics import classification_metrics, summary_line
-from fer_keras.models.tta import with_tta
-from fer_keras.plots import confusion_matrix_png
-from fer_keras.predictor import limit_tf_threads, load_predictor
-from fer_keras.tta import TTA_MODES
-
-TRAIN_PREFIX = "python -m fer_keras.train"  # how a card's train_command starts
-# Card keys of the views a run is scored with, and how the shipped artefact's TTA is described.
-VIEW_KEYS = {"none": "single_view", "flip": "tta_flip", "crops": "tta_crops"}
-TTA_DESCRIPTIONS = {
-    "none": "none",
-    "flip": "flip: mean of the crop and its mirror image, inside the graph",
-    "crops": "crops: mean over 5 shifted crops (4-pixel reflect padding) and their mirror images, inside the graph",
-}
-
-
-def batch1_latency_ms(path: Path, crop: np.ndarray, repeats: int = 300) -> float:
-    """Median milliseconds of one single-crop call (after warm-up)."""
-    predictor = load_predictor(path)
-    for _ in range(20):
-        predictor(crop)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predictor(crop)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
-
-
-def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None:
-    """Save the model without its optimizer state (a third of the file, useless for inference).
-
-    ``tta`` other than ``"none"`` ships the model wrapped so it averages its TTA views in-graph.
-    """
-    import keras
-
-    with_tta(keras.saving.load_model(source, compile=False), tta).save(target)
-
-
-def run_splits(data: str | Path, config: dict):
-    """The run's own config (reading ``data``) and splits, validation carved from train as its training did."""
-    from fer_keras.train import TrainConfig, load_run_splits
-
-    run_config = TrainConfig.from_json(json.dumps(config))
-    run_config.data = str(data)
-    return run_config, load_run_splits(run_config)
-
-
-def data_description(run_config, splits, n_test: int) -> str:
-    return (
-        f"{Path(run_config.data).resolve().name}: {len(splits.train):,} training and {len(splits.val):,} "
-        f"validation images (validation carved from the training folder: {run_config.val_fraction:.0%}, "
-        f"split seed {run_config.val_split_seed}), {n_test:,} test images"
-    )
-
-
-def validation_views(run: Path, val) -> dict:
-    """The run's validation split scored with each TTA mode.
-
-    This is where the shipped TTA mode is chosen: on validation, never on the test split.
-    """
-    predictor = load_predictor(run / "best.keras")
-    views = {}
-    for tta, key in VIEW_KEYS.items():
-        m = classification_metrics(val.labels, predict(predictor, val.images, tta))
-        views[key] = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
-    return {"n": len(val), **views}
-
-
-def train_command(config: dict) -> str:
-    """The ``python -m fer_keras.train`` command that reproduces a run's config."""
-    from fer_keras.train import TrainConfig
-
-    default = TrainConfig()
-    flags = [f"--model {config['model']}", "--data $FER_KERAS_DATA"]
-    skip = {"model", "data", "out", "verbose", "model_options", "export", "extra"}
-    for key, value in config.items():
-        if key in skip or getattr(default, key, None) == value:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            flags.append(flag if value else "--no-" + key.replace("_", "-"))
-        else:
-            flags.append(f"{flag} {value}")
-    flags += [f"--extra {path}" for path in config.get("extra") or []]
-    for key, value in (config.get("model_options") or {}).items():
-        flags.append(f"--{key.replace('_', '-')} {value}")
-    return TRAIN_PREFIX + " " + " ".join(flags)
-
-
-def train_argv(command: str, data: str | Path, out: str | Path | None = None) -> list[str]:
-    """A card's ``train_command`` as the arguments of ``python -m fer_keras.train``, on ``data``."""
-    argv = shlex.split(command)
-    if argv[:3] != TRAIN_PREFIX.split():
-        raise FerKerasError(f"a card's train_command must start with '{TRAIN_PREFIX}': {command!r}")
-    args = [str(data) if arg == "$FER_KERAS_DATA" else arg for arg in argv[3:]]
-    return args + (["--out", str(out)] if out is not None else [])
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a directory's files (relative names and contents, sorted)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
-def teacher_record(config: dict, overwritten: list[Path]) -> dict | None:
-    """The distillation teacher of a run (path, hash, settings); refuses a teacher this ship would overwrite.
-
-    The card's train command names the teacher's path, so the teacher must outlive the shipping.
-    """
-    if not config.get("teacher"):
-        return None
-    teacher = Path(config["teacher"])
-    if teacher.exists() and any(
-        teacher.resolve() == target.resolve() or target.resolve() in teacher.resolve().parents for target in overwritten
-    ):
-        raise FerKerasError(
-            f"the run's teacher {teacher} is a file this would overwrite: copy it elsewhere (e.g. "
-            "saved_models/teachers/), point 'teacher' in the run's config.json at the copy and ship again"
-        )
-    return {
-        "path": str(teacher),
-        "sha256": file_sha256(teacher) if teacher.exists() else None,
-        "tta": config.get("teacher_tta", "none"),
-        "alpha": config.get("distill_alpha"),
-        "temperature": config.get("distill_temperature"),
-    }
-
-
-def ship(
-    run: Path,
-    name: str,
-    data: str | Path,
-    out: Path = Path("saved_models"),
-    tta: str = "none",
-    latency_repeats: int = 300,
-) -> dict:
-    """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph)."""
-    if tta not in TTA_MODES:
-        raise FerKerasError(f"--tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
-    if latency_repeats < 1:
-        raise FerKerasError(f"--latency-repeats must be at least 1, got {latency_repeats}")
-    best = run / "best.keras"
-    config_path = run / "config.json"
-    if not best.exists() or not config_path.exists():
-        raise FerKerasError(f"{run} has no best.keras / config.json: is it a finished run directory?")
-    keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
-    config = json.loads(config_path.read_text())
-    teacher = teacher_record(config, [keras_path, saved_path, tflite_path])
-    run_config, splits = run_splits(data, config)  # before anything is written: a run whose data is missing fails here
-    out.mkdir(parents=True, exist_ok=True)
-    _save_inference_model(best, keras_path, tta)
-    if saved_path.exists():
-        shutil.rmtree(saved_path)
-    export(keras_path, "savedmodel", saved_path)
-    export(keras_path, "tflite", tflite_path)
-
-    test = select_split(data, "test")
-    model = load_keras_model(keras_path)
-    macs = macs_per_image(model)  # a TTA model: the network once per view, plus its 0/1 mirror and padding matmuls
-    metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
-    # The other views: the run's checkpoint with each TTA mode the shipped artefact does not build in.
-    checkpoint = load_predictor(best)
-    other_views = {
-        VIEW_KEYS[mode]: classification_metrics(test.labels, predict(checkpoint, test.images, mode))
-        for mode in TTA_MODES
-        if mode != tta
-    }
-    confusion_matrix_png(
-        np.array(metrics["confusion_matrix"]),
-        out / f"{name}_confusion_matrix.png",
-        f"{name} on FER2013 test ({metrics['n']} images): accuracy {metrics['accuracy']:.3f}, "
-        f"macro-F1 {metrics['macro_f1']:.3f}",
-    )
-    crop = test.images[:1]
-    run_metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-    card = {
-        "name": name,
-        "date": datetime.date.today().isoformat(),
-        "architecture": config["model"],
-        "model_options": config.get("model_options", {}),
-        "parameters": int(model.count_params()),
-        "test_time_augmentation": TTA_DESCRIPTIONS[tta],
-        "mflops_per_image": round(2 * macs / 1e6, 1),
-        "input": "raw 48x48 grayscale crop, float32 0..255, shape (N, 48, 48, 1)",
-        "output": f"7 probabilities in FER2013 order: {', '.join(EMOTIONS)}",
-        "train_command": train_command(config),
-        **({"teacher": teacher} if teacher else {}),
-        "train_minutes_2core_cpu": round(run_metrics["train_seconds"] / 60, 1)
-        if "train_seconds" in run_metrics
-        else None,
-        "data": data_description(run_config, splits, len(test)),
-        "data_hash": run_metrics.get("data_hash", ""),
-        "selection": "best validation macro-F1 epoch (never the test split)",
-        "validation": validation_views(run, splits.val),
-        "test": {
-            "accuracy": round(metrics["accuracy"], 4),
-            "macro_f1": round(metrics["macro_f1"], 4),
-            "top2_accuracy": round(metrics["top2_accuracy"], 4),
-            "ece": round(metrics["ece"], 4),
-            "per_class_f1": {e: round(metrics["per_class"][e]["f1"], 4) for e in EMOTIONS},
-            **{
-                key: {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
-                for key, m in other_views.items()
-            },
-        },
-        "confusion_matrix_image": f"{name}_confusion_matrix.png",
-        "batch1_latency_ms": {
-            "tf_threads": 1,
-            "savedmodel": round(batch1_latency_ms(saved_path, crop, latency_repeats), 3),
-            "keras": round(batch1_latency_ms(keras_path, crop, latency_repeats), 3),
-            "tflite": round(batch1_latency_ms(tflite_path, crop, latency_repeats), 3),
-        },
-        "files": {"savedmodel": f"{name}/", "keras": f"{name}.keras", "tflite": f"{name}.tflite"},
-    }
-    (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    card["summary"] = summary_line(metrics)
-    return card
+from fer_keras.cli import cli_main, command_parser
+from fer_keras.contract import TTA_MODES
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.model_card", description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, type=Path)
-    p.add_argument("--name", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", default="saved_models", type=Path)
+    p = command_parser("model_card", "Export, score and describe a run's best checkpoint as a shipped model.")
+    p.add_argument("--run", required=True, type=Path, help="finished run directory (best.keras, config.json)")
+    p.add_argument("--name", required=True, help="file stem of the shipped model, e.g. mobilenetv2")
+    p.add_argument("--data", required=True, help="the dataset the run trained on (for its splits and the test figures)")
+    p.add_argument("--out", default="saved_models", type=Path, help="folder for the model files and the card")
     p.add_argument("--tta", choices=TTA_MODES, default="none", help="views to average inside the shipped graph")
     p.add_argument("--latency-repeats", type=int, default=300, help="timed batch-1 calls per format (median)")
     args = p.parse_args(argv)
+    from fer_keras.inference.predictor import limit_tf_threads
+    from fer_keras.reporting.model_card import ship
+
     limit_tf_threads(1, 1)  # latency as the live app runs it (--threads 1)
     card = ship(args.run, args.name, args.data, args.out, args.tta, args.latency_repeats)
     print(json.dumps({k: v for k, v in card.items() if k != "summary"}, indent=2))

@@ -1,117 +1,39 @@
-"""Is model B really better than model A? ``python -m fer_keras.significance A B --data PATH
-[--split val] [--tta none|flip|crops]``.
+"""Is model B really better than model A? ``python -m fer_keras.significance A B --data PATH [--split val]``.
 
-Both models predict the same images; a paired bootstrap (scipy, images resampled with their two
-predictions) gives the difference B - A in accuracy and macro-F1 with a percentile confidence
-interval and the share of resamples where B is ahead. On the 2,871 FER2013 validation images the
-95% interval of two similar models' macro-F1 difference spans about +-1.9 points (README), so a
-gain of a few tenths is not evidence.
+Both models predict the same images; a paired bootstrap (scipy) of B - A gives a confidence
+interval for accuracy and macro-F1, and the share of resamples where B is ahead. Choose on
+``--split val`` (the default: model A's run split), report on ``--split test``.
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import numpy as np
-from scipy.stats import bootstrap
-from sklearn.metrics import accuracy_score
-
-from fer_keras.data.loading import default_data_path
-from fer_keras.errors import FerKerasError, cli_main
-from fer_keras.evaluate import predict, select_split, val_split_of
-from fer_keras.metrics import macro_f1
-from fer_keras.predictor import load_predictor, resolve_model_path
-from fer_keras.tta import TTA_MODES
-
-METRICS = {"accuracy": accuracy_score, "macro_f1": macro_f1}
-
-
-def paired_bootstrap(
-    y_true: np.ndarray,
-    pred_a: np.ndarray,
-    pred_b: np.ndarray,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """Per metric: A, B, B - A, the percentile interval of B - A and P(B - A > 0) over resamples."""
-    y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
-    if not (len(y_true) == len(pred_a) == len(pred_b)) or len(y_true) < 2:
-        raise FerKerasError("paired bootstrap needs two predictions for each of at least two images")
-    result = {}
-    for name, score in METRICS.items():
-
-        def delta(y, a, b, score=score):
-            return score(y, b) - score(y, a)
-
-        boot = bootstrap(
-            (y_true, pred_a, pred_b),
-            delta,
-            n_resamples=resamples,
-            paired=True,
-            vectorized=False,
-            confidence_level=confidence,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-        a, b = float(score(y_true, pred_a)), float(score(y_true, pred_b))
-        result[name] = {
-            "a": a,
-            "b": b,
-            "delta": b - a,
-            "low": float(boot.confidence_interval.low),
-            "high": float(boot.confidence_interval.high),
-            "p_b_ahead": float((boot.bootstrap_distribution > 0).mean()),
-        }
-    return result
-
-
-def compare_models(
-    model_a: str | Path,
-    model_b: str | Path,
-    data: str | Path,
-    split: str = "val",
-    tta: str = "none",
-    resamples: int = 2000,
-    split_seed: int | None = None,
-    val_fraction: float | None = None,
-) -> dict[str, dict[str, float]]:
-    """Both models on one split (``val``: model A's run split unless given), then the bootstrap."""
-    path_a, path_b = resolve_model_path(model_a), resolve_model_path(model_b)
-    seed, fraction = val_split_of(path_a, split_seed, val_fraction)
-    if split == "val" and val_split_of(path_b, split_seed, val_fraction) != (seed, fraction):
-        raise FerKerasError(
-            "the two runs carved different validation splits: give --split-seed and --val-fraction "
-            "(images either model trained on would flatter it)"
-        )
-    faces = select_split(data, split, seed, fraction)
-    preds = [predict(load_predictor(p), faces.images, tta).argmax(1) for p in (path_a, path_b)]
-    return paired_bootstrap(faces.labels, *preds, resamples=resamples)
-
-
-def format_result(result: dict[str, dict[str, float]], confidence: float = 0.95) -> str:
-    return "\n".join(
-        f"{name}: A={r['a']:.4f} B={r['b']:.4f} B-A={r['delta']:+.4f} "
-        f"{confidence:.0%} CI [{r['low']:+.4f}, {r['high']:+.4f}] P(B ahead)={r['p_b_ahead']:.2f}"
-        for name, r in result.items()
-    )
+from fer_keras.cli import cli_main, command_parser
+from fer_keras.contract import TTA_MODES
+from fer_keras.errors import FerKerasError
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.significance", description=__doc__.split("\n\n")[0])
-    p.add_argument("model_a", help="baseline: run dir, .keras, SavedModel dir or .tflite")
+    p = command_parser("significance", "Paired bootstrap of model B against model A on the same images.")
+    p.add_argument("model_a", help="baseline: run dir, .keras, SavedModel dir, .tflite or .onnx")
     p.add_argument("model_b", help="challenger, same kinds")
-    p.add_argument("--data", default=None, help="dataset root (default: $FER_KERAS_DATA or data/fer2013)")
+    p.add_argument("--data", default=None, help="dataset root (default: $FER_KERAS_DATA, else data/fer2013)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="select on val, report test")
     p.add_argument("--split-seed", type=int, default=None, help="seed of --split val (default: model A's run, else 0)")
-    p.add_argument("--val-fraction", type=float, default=None, help="default: model A's run, else 0.1")
-    p.add_argument("--tta", default="none", choices=TTA_MODES)
-    p.add_argument("--resamples", type=int, default=2000)
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of train in --split val (default: model A's run, else 0.1)",
+    )
+    p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation views to average")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the images")
     args = p.parse_args(argv)
     if args.resamples < 100:
         raise FerKerasError("--resamples must be 100 or more")
+    from fer_keras.data.loading import default_data_path
+    from fer_keras.reporting.significance import compare_models, format_result
+
     result = compare_models(
         args.model_a,
         args.model_b,

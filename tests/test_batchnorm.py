@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from fer_keras.batchnorm import BatchNormCalibration, recalibrate_batchnorm
-from fer_keras.data import load_splits
+from fer_keras.data.loading import load_splits
+from fer_keras.training.batchnorm import BatchNormCalibration, recalibrate_batchnorm
 
 
 def _net() -> keras.Model:

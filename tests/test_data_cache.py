@@ -1,6 +1,6 @@
 """Decode once: the content-hash cache returns the same arrays and notices any change."""
 
-from fer_keras.data import LoadReport, load_faces
+from fer_keras.data.loading import LoadReport, load_faces
 
 
 def test_second_load_comes_from_cache_with_identical_arrays(tiny_fer, tmp_path, monkeypatch):

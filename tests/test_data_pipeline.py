@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fer_keras.data import (
-    PRESETS,
-    augment_batch,
-    augment_config,
-    class_weights,
-    eval_dataset,
-    load_splits,
-    train_dataset,
-)
+from fer_keras.contract import NUM_CLASSES
+from fer_keras.data.augment import PRESETS, augment_config
+from fer_keras.data.augment_ops import augment_batch
+from fer_keras.data.balance import class_weights
+from fer_keras.data.loading import load_splits
+from fer_keras.data.pipeline import eval_dataset, train_dataset
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import NUM_CLASSES
 
 pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
 

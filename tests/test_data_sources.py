@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_keras.data import load_faces, load_splits
+from fer_keras.contract import EMOTIONS
+from fer_keras.data.loading import load_faces, load_splits
 from fer_keras.data.sources import decode_image
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import EMOTIONS
 
 pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
 
@@ -197,7 +197,7 @@ def test_dedupe_drops_leaks_and_label_conflicts(tiny_fer):
     dropped = len(plain.train) - len(clean.train)
     assert clean.train.skipped["dedupe: conflicting labels"] >= 1
     assert dropped == sum(v for k, v in clean.train.skipped.items() if k.startswith("dedupe"))
-    from fer_keras.data import pixel_hashes
+    from fer_keras.data.loading import pixel_hashes
 
     test_hashes = set(pixel_hashes(clean.test.images))
     assert not test_hashes & set(pixel_hashes(clean.train.images))

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_keras.data import load_splits, train_dataset
-from fer_keras.distill import PROBS_FILE, cached_teacher_probs, soft_targets, soften
-from fer_keras.evaluate import predict
-from fer_keras.labels import NUM_CLASSES
-from fer_keras.predictor import load_predictor
-from fer_keras.train import main
+from fer_keras.contract import NUM_CLASSES
+from fer_keras.data.loading import load_splits
+from fer_keras.data.pipeline import train_dataset
+from fer_keras.inference.predictor import load_predictor, predict
+from fer_keras.training.distill import PROBS_FILE, cached_teacher_probs, soft_targets, soften
+from fer_keras.training.loop import main
 
 SHIPPED_KERAS = Path(__file__).resolve().parents[1] / "saved_models" / "mobilenetv2.keras"
 

@@ -11,12 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from fer_keras.data import load_splits
-from fer_keras.ensemble import build_ensemble, main
-from fer_keras.evaluate import predict
-from fer_keras.export import export
-from fer_keras.models.ensemble import average_models
-from fer_keras.predictor import load_predictor
+from fer_keras.data.loading import load_splits
+from fer_keras.inference.ensemble import build_ensemble, main
+from fer_keras.inference.export import export
+from fer_keras.inference.predictor import load_predictor, predict
+from fer_keras.models.average import average_models
 
 SHIPPED_KERAS = Path(__file__).resolve().parents[1] / "saved_models" / "mobilenetv2.keras"
 

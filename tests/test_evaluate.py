@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from fer_keras.evaluate import main
-from fer_keras.explain import grad_cam
-from fer_keras.metrics import classification_metrics, expected_calibration_error
+from fer_keras.inference.tta import tta_views
 from fer_keras.models import available_models, build
-from fer_keras.tta import tta_views
+from fer_keras.reporting.evaluation import main
+from fer_keras.reporting.explain import grad_cam
+from fer_keras.reporting.metrics import classification_metrics, expected_calibration_error
 
 FIGURES = ("confusion_matrix.png", "reliability.png", "mistakes.png", "grad_cam.png", "tsne.png")
 
@@ -69,8 +69,9 @@ def test_evaluate_writes_metrics_figures_and_report(small_model_file, small_fer,
 
 def test_val_split_follows_the_run_the_model_comes_from(small_model_file, tiny_fer, tmp_path):
     from fer_keras.data.loading import load_faces, make_splits
-    from fer_keras.evaluate import evaluate, val_split_of
-    from fer_keras.train import TrainConfig
+    from fer_keras.reporting.evaluation import evaluate
+    from fer_keras.runs import val_split_of
+    from fer_keras.training.loop import TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()
@@ -89,7 +90,7 @@ def test_val_split_follows_the_run_the_model_comes_from(small_model_file, tiny_f
 
 
 def test_single_class_folder_and_tflite_model(small_model_file, small_fer, tmp_path, capsys):
-    from fer_keras.export import export
+    from fer_keras.inference.export import export
 
     tflite = export(small_model_file, "tflite", tmp_path / "m.tflite")
     folder = tmp_path / "folder"
@@ -101,7 +102,7 @@ def test_single_class_folder_and_tflite_model(small_model_file, small_fer, tmp_p
 
 @pytest.mark.parametrize("name", available_models())
 def test_grad_cam_depends_on_the_input(name, small_fer):
-    from fer_keras.data import load_faces
+    from fer_keras.data.loading import load_faces
 
     model = build(name, width=0.5) if name == "mobilenetv2" else build(name)
     images = load_faces(small_fer / "test").images[[0, 30, 60]]
@@ -111,9 +112,9 @@ def test_grad_cam_depends_on_the_input(name, small_fer):
 
 
 def test_grad_cam_and_embeddings_see_through_the_flip_tta_wrapper(small_fer):
-    from fer_keras.data import load_faces
-    from fer_keras.explain import embeddings
-    from fer_keras.models.tta import single_view, with_flip_tta
+    from fer_keras.data.loading import load_faces
+    from fer_keras.models.tta_layers import single_view, with_flip_tta
+    from fer_keras.reporting.explain import embeddings
 
     model = build("mobilenetv2", width=0.5)
     wrapped = with_flip_tta(model)
@@ -153,7 +154,7 @@ def test_bad_input(small_model_file, small_fer, tmp_path, capsys):
 
 
 def test_compare_prints_an_ablation_table(tmp_path, capsys):
-    from fer_keras.compare import main as compare
+    from fer_keras.reporting.compare import main as compare
 
     # b scores higher on test, a on validation: rows follow validation, the selection metric
     for name, acc, val_f1, teacher in (("a", 0.61, 0.66, "saved_models/t.keras"), ("b", 0.64, 0.60, "")):

@@ -1,7 +1,7 @@
 import pytest
 
+from fer_keras.contract import EMOTIONS, label_index
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import EMOTIONS, label_index
 
 pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
 

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_keras.data import load_faces
-from fer_keras.detect import FaceBox, face_crop
-from fer_keras.labels import EMOTIONS
-from fer_keras.live import CSV_HEADER, main
-from fer_keras.synthetic import make_face_video, score_run
-from fer_keras.track import FaceTracker
+from fer_keras.app.detect import FaceBox, face_crop
+from fer_keras.app.live import CSV_HEADER, main
+from fer_keras.app.synthetic import make_face_video, score_run
+from fer_keras.app.track import FaceTracker
+from fer_keras.contract import EMOTIONS
+from fer_keras.data.loading import load_faces
 
 SAMPLE = "fer_keras/samples/astronaut.jpg"
 
@@ -174,8 +174,8 @@ def test_face_crop_at_the_frame_edge_is_square():
 
 
 def test_detect_every_n_frames_reuses_tracked_boxes(small_model_file):
-    from fer_keras.live import EmotionPipeline
-    from fer_keras.predictor import load_predictor
+    from fer_keras.app.live import EmotionPipeline
+    from fer_keras.inference.predictor import load_predictor
 
     calls = []
 
@@ -192,7 +192,7 @@ def test_detect_every_n_frames_reuses_tracked_boxes(small_model_file):
 
 @pytest.mark.parametrize("name", ["dnn", "mtcnn"])
 def test_dnn_detectors_find_the_sample_face(name):
-    from fer_keras.detect import make_detector
+    from fer_keras.app.detect import make_detector
 
     detector = make_detector(name)
     boxes = detector(cv2.imread(SAMPLE))
@@ -201,7 +201,7 @@ def test_dnn_detectors_find_the_sample_face(name):
 
 
 def test_blazeface_anchor_grid_matches_its_model():
-    from fer_keras.detect import BlazeFaceDetector, blazeface_anchors
+    from fer_keras.app.detect import BlazeFaceDetector, blazeface_anchors
 
     assert len(blazeface_anchors(128)) == 896 and len(blazeface_anchors(256)) == 896
     assert len(blazeface_anchors(192)) == 2304

@@ -9,16 +9,14 @@ import shutil
 import numpy as np
 import pytest
 
-from fer_keras.data import load_faces, make_splits
+from fer_keras.contract import CROP_PAD, CROP_SIZE
+from fer_keras.data.loading import load_faces, make_splits
 from fer_keras.errors import FerKerasError
-from fer_keras.evaluate import predict
-from fer_keras.export import load_keras_model
-from fer_keras.flops import macs_per_image
-from fer_keras.metrics import classification_metrics
-from fer_keras.model_card import main, ship, teacher_record, train_argv, train_command
-from fer_keras.models.preprocessing import INPUT_SIZE
-from fer_keras.predictor import load_predictor
-from fer_keras.tta import CROP_PAD
+from fer_keras.inference.export import load_keras_model
+from fer_keras.inference.predictor import load_predictor, predict
+from fer_keras.models.flops import macs_per_image
+from fer_keras.reporting.metrics import classification_metrics
+from fer_keras.reporting.model_card import main, ship, teacher_record, train_argv, train_command
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +45,7 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
     assert card["test_time_augmentation"].startswith("crops")
     network_macs = macs_per_image(load_keras_model(run_dir / "best.keras"))
     # ten passes of the network, the reflect padding (columns, then rows) and five mirrors
-    size, padded = INPUT_SIZE, INPUT_SIZE + 2 * CROP_PAD
+    size, padded = CROP_SIZE, CROP_SIZE + 2 * CROP_PAD
     fixed_macs = size * size * padded + padded * size * padded + 5 * size**3
     assert card["mflops_per_image"] == round(2 * (10 * network_macs + fixed_macs) / 1e6, 1)
     assert set(card["test"]["per_class_f1"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
@@ -79,7 +77,7 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
 def test_the_card_command_reproduces_the_run_config():
     import dataclasses
 
-    from fer_keras.train import MODEL_OPTIONS, TrainConfig, build_parser, config_from_args
+    from fer_keras.training.loop import MODEL_OPTIONS, TrainConfig, build_parser, config_from_args
 
     # every model option a train flag can set (a new one must be added here to be covered)
     model_options = {

@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 
 from fer_keras.errors import FerKerasError
-from fer_keras.export import save_savedmodel
-from fer_keras.models import available_models, backbone_groups, build, set_trainable_blocks
-from fer_keras.train import TrainConfig, compile_model
+from fer_keras.inference.export import save_savedmodel
+from fer_keras.models import available_models, build
+from fer_keras.models.head import backbone_groups, set_trainable_blocks
+from fer_keras.training.loop import TrainConfig, compile_model
 
 pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
 
@@ -27,7 +28,7 @@ def model(request):
 
 @pytest.fixture(scope="module")
 def crops(fer_root):
-    from fer_keras.data import load_faces
+    from fer_keras.data.loading import load_faces
 
     faces = load_faces(fer_root / "test")
     pick = np.linspace(0, len(faces) - 1, 8).astype(int)
@@ -180,8 +181,8 @@ def test_vgg16_loads_a_local_backbone_h5(tmp_path, crops):
 
 
 def test_flip_tta_wrapper_averages_the_mirror_and_survives_safe_mode(crops, tmp_path):
-    from fer_keras.flops import macs_per_image
-    from fer_keras.models.tta import mirror_block, with_flip_tta
+    from fer_keras.models.flops import macs_per_image
+    from fer_keras.models.tta_layers import mirror_block, with_flip_tta
 
     # Any face model can be wrapped; a random linear one tells left from right (a fresh CNN is near-uniform).
     keras.utils.set_random_seed(0)
@@ -206,8 +207,8 @@ def test_flip_tta_wrapper_averages_the_mirror_and_survives_safe_mode(crops, tmp_
 
 
 def test_crops_tta_wrapper_averages_the_same_views_as_evaluate(crops, tmp_path):
-    from fer_keras.models.tta import reflect_pad_block, single_view, with_tta
-    from fer_keras.tta import tta_views
+    from fer_keras.inference.tta import tta_views
+    from fer_keras.models.tta_layers import reflect_pad_block, single_view, with_tta
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((48, 48, 1))

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from fer_keras.data import load_faces
+from fer_keras.data.loading import load_faces
 from fer_keras.errors import FerKerasError
-from fer_keras.export import export, main
+from fer_keras.inference.export import export, main
+from fer_keras.inference.predictor import load_predictor
 from fer_keras.models import build
-from fer_keras.predictor import load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_savedmodel_of_an_upsampling_model_serves_what_keras_computes(tmp_path):
     """Regression: ``model.export`` served wrong outputs for the 72x72-input MobileNetV2 (Keras 3.15)."""
     import tensorflow as tf
 
-    from fer_keras.export import save_savedmodel
+    from fer_keras.inference.export import save_savedmodel
 
     keras.utils.set_random_seed(0)
     model = build("mobilenetv2", input_size=72, classifier_activation=None)

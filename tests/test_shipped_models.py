@@ -9,19 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_keras.data import load_faces
-from fer_keras.evaluate import predict
-from fer_keras.labels import EMOTIONS
-from fer_keras.metrics import classification_metrics
-from fer_keras.predictor import DEFAULT_MODEL, load_predictor
+from fer_keras.contract import EMOTIONS
+from fer_keras.data.loading import load_faces
+from fer_keras.inference.predictor import load_predictor, predict, shipped_model
+from fer_keras.reporting.metrics import classification_metrics
 
 SAVED = Path(__file__).resolve().parents[1] / "saved_models"
 CARDS = sorted(SAVED.glob("*.json"))
 
 
 def test_the_default_model_is_shipped():
-    assert DEFAULT_MODEL == SAVED / "mobilenetv2"
-    assert (DEFAULT_MODEL / "saved_model.pb").exists()
+    assert shipped_model() == SAVED / "mobilenetv2"
+    assert (shipped_model() / "saved_model.pb").exists()
     assert (SAVED / "mobilenetv2.json") in CARDS
 
 
@@ -58,8 +57,8 @@ def test_card_figures_reproduce_on_the_test_split(card_path, test_faces):
 @pytest.mark.parametrize("card_path", CARDS, ids=[c.stem for c in CARDS])
 def test_card_recipe_is_a_runnable_train_command(card_path):
     """The card's command parses with today's CLI into the shipped architecture and options."""
-    from fer_keras.model_card import train_argv
-    from fer_keras.train import build_parser, config_from_args
+    from fer_keras.reporting.model_card import train_argv
+    from fer_keras.training.loop import build_parser, config_from_args
 
     card = json.loads(card_path.read_text())
     config = config_from_args(build_parser().parse_args(train_argv(card["train_command"], "data", "runs/x")))
@@ -69,7 +68,7 @@ def test_card_recipe_is_a_runnable_train_command(card_path):
 
 @pytest.mark.parametrize("emotion", ["happy", "surprise"])
 def test_clear_expressions_get_plausible_top2(emotion, test_faces):
-    predictor = load_predictor(DEFAULT_MODEL)
+    predictor = load_predictor(shipped_model())
     crops = test_faces.images[test_faces.labels == EMOTIONS.index(emotion)][:40]
     top2 = np.argsort(-predictor(crops), axis=1)[:, :2]
     hit_rate = np.mean([EMOTIONS.index(emotion) in row for row in top2])
@@ -80,9 +79,9 @@ def test_the_bundled_sample_photo_is_happy():
     """Eileen Collins smiles in the public-domain NASA portrait the README's first command uses."""
     import cv2
 
-    from fer_keras.detect import make_detector
-    from fer_keras.live import EmotionPipeline
+    from fer_keras.app.detect import make_detector
+    from fer_keras.app.live import EmotionPipeline
 
     frame = cv2.imread(str(Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"))
-    faces = EmotionPipeline(load_predictor(DEFAULT_MODEL), make_detector("haar")).classify(frame, track=False)
+    faces = EmotionPipeline(load_predictor(shipped_model()), make_detector("haar")).classify(frame, track=False)
     assert [f.label for f in faces] == ["happy"]

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from fer_keras.data import eval_dataset
-from fer_keras.models import available_models, backbone_groups
-from fer_keras.train import TrainConfig, ema_calibration, load_run_splits, main, train
+from fer_keras.data.pipeline import eval_dataset
+from fer_keras.models import available_models
+from fer_keras.models.head import backbone_groups
+from fer_keras.training.loop import TrainConfig, ema_calibration, load_run_splits, main, train
 
 RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.json", "metrics.json", "logs")
 
@@ -155,7 +156,7 @@ def test_ema_is_what_validation_and_checkpoints_see_and_resumes_exactly(small_fe
 
 
 def test_final_line_gives_the_whole_runs_time_and_this_calls_share_of_it(tmp_path):
-    from fer_keras.train import RunResult, run_minutes
+    from fer_keras.training.loop import RunResult, run_minutes
 
     def result(seconds, total):
         return RunResult(tmp_path, {}, None, 0.5, seconds, total)
@@ -230,7 +231,7 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
 
 
 def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
-    from fer_keras.train import build_parser, resume_config
+    from fer_keras.training.loop import build_parser, resume_config
 
     run = tmp_path / "run"
     run.mkdir()
@@ -251,7 +252,7 @@ def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
 
 
 def test_help_shows_real_defaults_only():
-    from fer_keras.train import build_parser
+    from fer_keras.training.loop import build_parser
 
     text = " ".join(build_parser().format_help().split())  # argparse wraps lines
     assert "(default: None)" not in text and "(default: )" not in text and "(default: False)" not in text
@@ -260,7 +261,7 @@ def test_help_shows_real_defaults_only():
 
 
 def test_split_seed_fixes_the_validation_images_while_seed_varies(small_fer):
-    from fer_keras.train import build_parser, config_from_args, load_run_splits
+    from fer_keras.training.loop import build_parser, config_from_args, load_run_splits
 
     def val_names(argv):
         config = config_from_args(build_parser().parse_args(["--data", str(small_fer), *argv]))
@@ -276,7 +277,7 @@ def test_sigterm_is_a_clean_interrupt_held_back_while_a_checkpoint_is_written():
     import os
     import signal
 
-    from fer_keras.train import Interrupts
+    from fer_keras.training.loop import Interrupts
 
     with pytest.raises(KeyboardInterrupt), Interrupts():
         os.kill(os.getpid(), signal.SIGTERM)
@@ -295,7 +296,7 @@ def test_sigterm_is_a_clean_interrupt_held_back_while_a_checkpoint_is_written():
 
 
 def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
-    from fer_keras.train import drop_unfinished_history
+    from fer_keras.training.loop import drop_unfinished_history
 
     history = tmp_path / "history.csv"
     history.write_bytes(b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7,0.3\r\n2,1.6,0.35\r\n")  # as CSVLogger writes
@@ -309,7 +310,7 @@ def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
 def _drive_patience(run_dir, epochs, val_f1, counters=None):
     """Feed val macro-F1 values to a plateau + early-stopping run's callbacks, as ``fit`` would;
     return the epoch it stopped at (or None) and the learning rate it ended with."""
-    from fer_keras.train import ResumeCheckpoint, make_callbacks
+    from fer_keras.training.loop import ResumeCheckpoint, make_callbacks
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
@@ -360,7 +361,7 @@ class ScriptedF1(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_resume_of_an_early_stopped_run_trains_on_only_when_given_more_epochs(small_fer, tmp_path, monkeypatch, capsys):
-    import fer_keras.train as train_module
+    import fer_keras.training.loop as train_module
 
     make_callbacks = train_module.make_callbacks
     scripted = ScriptedF1([0.30, 0.20, 0.25, 0.40])

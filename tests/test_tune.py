@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_keras.tune import FerHyperModel, main
+from fer_keras.training.search import FerHyperModel, main
 
 SPACE = Path(__file__).resolve().parents[1] / "tuning" / "mobilenetv2.json"
 

@@ -1,39 +1,7 @@
-"""FER2013 and datasets laid out like it: sources, decode cache, splits, tf.data pipelines."""
+"""FER2013 and datasets laid out like it: sources, decode cache, splits, tf.data pipelines.
 
-from fer_keras.data.augment import PRESETS, AugmentConfig, augment_batch, augment_config
-from fer_keras.data.loading import (
-    DATA_ENV,
-    LoadReport,
-    Splits,
-    dedupe_train,
-    default_data_path,
-    load_faces,
-    load_splits,
-    make_splits,
-    pixel_hashes,
-    stratified_subset,
-)
-from fer_keras.data.pipeline import class_weights, eval_dataset, train_dataset
-from fer_keras.data.sources import FaceArrays, decode_image
-
-__all__ = [
-    "DATA_ENV",
-    "PRESETS",
-    "AugmentConfig",
-    "FaceArrays",
-    "LoadReport",
-    "Splits",
-    "augment_batch",
-    "augment_config",
-    "class_weights",
-    "decode_image",
-    "dedupe_train",
-    "default_data_path",
-    "eval_dataset",
-    "load_faces",
-    "load_splits",
-    "make_splits",
-    "pixel_hashes",
-    "stratified_subset",
-    "train_dataset",
-]
+Import from the submodules: ``loading`` (a path to arrays and splits), ``sources`` (folder and
+CSV readers), ``pipeline`` (tf.data), ``augment`` / ``augment_ops`` (augmentation), ``balance``
+(class weights) and ``inspect`` (the duplicate report). This package itself imports nothing
+heavy, so the command-line tools start at once.
+"""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_keras.data.inspect import format_report
-from fer_keras.data.loading import LoadReport, default_data_path, load_faces
-from fer_keras.errors import cli_main
+from fer_keras.cli import cli_main
 
 
 @cli_main
@@ -24,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("--skip-bad", action="store_true", help="skip and count unreadable files")
     inspect.add_argument("--no-cache", action="store_true", help="decode again instead of using the cache")
     args = parser.parse_args(argv)
+    from fer_keras.data.inspect import format_report
+    from fer_keras.data.loading import LoadReport, default_data_path, load_faces
+
     report = LoadReport()
     faces = load_faces(
         args.path or default_data_path(),

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fer_keras.contract import EMOTIONS
 from fer_keras.data.loading import LoadReport, pixel_hashes
 from fer_keras.data.sources import FaceArrays
-from fer_keras.labels import EMOTIONS
 
 
 @dataclass

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
+from fer_keras.contract import CROP_SIZE
 from fer_keras.data import cache
 from fer_keras.data.sources import (
-    IMAGE_SIZE,
     FaceArrays,
     decode_files,
     detect_layout,
@@ -42,7 +41,7 @@ class LoadReport:
 
 def load_faces(
     path: str | Path,
-    size: int = IMAGE_SIZE,
+    size: int = CROP_SIZE,
     on_error: str = "raise",
     ferplus: str | Path | None = None,
     use_cache: bool = True,
@@ -156,6 +155,8 @@ def make_splits(
 
     The test split is never used to carve validation. Extra datasets go into train only.
     """
+    from sklearn.model_selection import train_test_split
+
     train = faces.select(np.isin(faces.splits, ["train", "all"]))
     test = faces.split("test")
     val = faces.split("val")
@@ -186,7 +187,7 @@ def make_splits(
 
 def load_splits(
     path: str | Path,
-    size: int = IMAGE_SIZE,
+    size: int = CROP_SIZE,
     val_fraction: float = 0.1,
     seed: int = 0,
     dedupe: bool = False,
@@ -210,6 +211,8 @@ def load_splits(
 
 def stratified_subset(faces: FaceArrays, n: int, seed: int = 0) -> FaceArrays:
     """At most ``n`` rows with the class proportions kept (seeded)."""
+    from sklearn.model_selection import train_test_split
+
     if len(faces) <= n:
         return faces
     counts = faces.class_counts()

@@ -9,27 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from sklearn.utils.class_weight import compute_class_weight
 
-from fer_keras.data.augment import NO_AUGMENTATION, AugmentConfig, augment_batch
+from fer_keras.contract import NUM_CLASSES
+from fer_keras.data.augment import NO_AUGMENTATION, AugmentConfig
+from fer_keras.data.augment_ops import augment_batch
+from fer_keras.data.balance import BALANCE_MODES
 from fer_keras.data.sources import FaceArrays
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import NUM_CLASSES
-
-BALANCE_MODES = ("none", "weights", "sqrt-weights", "sample")
-
-
-def class_weights(labels: np.ndarray, mode: str = "weights") -> dict[int, float] | None:
-    """Keras ``class_weight`` for imbalanced classes: inverse frequency, or its square root."""
-    if mode not in ("weights", "sqrt-weights"):
-        return None
-    present = np.unique(labels)
-    weights = compute_class_weight("balanced", classes=present, y=labels)
-    if mode == "sqrt-weights":
-        weights = np.sqrt(weights)
-    out = {c: 1.0 for c in range(NUM_CLASSES)}
-    out.update({int(c): float(w) for c, w in zip(present, weights, strict=True)})
-    return out
 
 
 def _check(faces: FaceArrays, what: str, batch_size: int) -> None:

@@ -16,11 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_keras.contract import CROP_SIZE, EMOTIONS, label_index
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import EMOTIONS, label_index
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
-IMAGE_SIZE = 48
 
 # Folder names that hold an official split; val folders are used as given instead of carving one.
 SPLIT_FOLDERS = {
@@ -95,7 +94,7 @@ def _skip_or_raise(on_error: str, skipped: Counter, reason: str, message: str) -
     raise FerKerasError(f"{message} (pass --skip-bad to skip and count such files)")
 
 
-def decode_image(data: bytes, size: int = IMAGE_SIZE) -> np.ndarray | None:
+def decode_image(data: bytes, size: int = CROP_SIZE) -> np.ndarray | None:
     """Decode image bytes to a (size, size) uint8 grayscale array; None if not a complete image."""
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return None  # truncated JPEG: OpenCV would decode it with a grey bottom, silently
@@ -187,7 +186,7 @@ def list_image_files(root: Path, on_error: str = "raise", skipped: Counter | Non
     return files
 
 
-def read_folder(root: Path, size: int = IMAGE_SIZE, on_error: str = "raise") -> FaceArrays:
+def read_folder(root: Path, size: int = CROP_SIZE, on_error: str = "raise") -> FaceArrays:
     """Decode a folder dataset (``ROOT/{train,test}/<class>/*`` or ``ROOT/<class>/*``)."""
     skipped: Counter = Counter()
     files = list_image_files(root, on_error, skipped)
@@ -217,7 +216,7 @@ def decode_files(files: list[ImageFile], blobs: list[bytes], size: int, on_error
     )
 
 
-def read_csv(path: Path, size: int = IMAGE_SIZE, on_error: str = "raise", ferplus: Path | None = None) -> FaceArrays:
+def read_csv(path: Path, size: int = CROP_SIZE, on_error: str = "raise", ferplus: Path | None = None) -> FaceArrays:
     """Read the Kaggle challenge CSV (``emotion,pixels,Usage``); optionally relabel with FER+ votes."""
     import pandas as pd
 

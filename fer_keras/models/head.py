@@ -6,8 +6,8 @@ from pathlib import Path
 
 import keras
 
+from fer_keras.contract import NUM_CLASSES
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.labels import NUM_CLASSES
 
 
 def classifier(x, num_classes: int = NUM_CLASSES, activation: str | None = "softmax", dropout: float = 0.0):

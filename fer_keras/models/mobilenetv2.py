@@ -12,10 +12,10 @@ import math
 
 import keras
 
+from fer_keras.contract import CROP_SIZE, NUM_CLASSES
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.head import classifier, load_keras_weights
-from fer_keras.models.preprocessing import INPUT_SIZE, face_input, preprocessing_block
+from fer_keras.models.preprocessing import face_input, preprocessing_block
 from fer_keras.models.registry import register_model
 
 # (expansion t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper's table.
@@ -80,7 +80,7 @@ def mobilenetv2_backbone(
     head_channels: int = 128,
     full_res_stem: bool = False,
     blocks: tuple[tuple[int, int, int, int], ...] = DEFAULT_BLOCKS,
-    input_size: int = INPUT_SIZE,
+    input_size: int = CROP_SIZE,
     fused_stages: int = 0,
     fused_expansion: int = 4,
 ) -> keras.Model:
@@ -118,7 +118,7 @@ def mobilenetv2(
     fused_expansion: int = 4,
     dropout: float = 0.2,
     weights: str | None = None,
-    input_size: int = INPUT_SIZE,
+    input_size: int = CROP_SIZE,
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Compact MobileNetV2 from scratch on raw 48x48 grayscale crops (0..255) -> 7 probabilities.

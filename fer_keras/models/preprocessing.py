@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-INPUT_SIZE = 48  # FER2013 crops; every model takes (48, 48, 1) uint8-valued float input
+from fer_keras.contract import CROP_SIZE
 
 # torchvision's ImageNet statistics (ResNet18 weights) and Keras VGG16's "caffe" BGR means.
 TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -19,7 +19,7 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 MODES = ("unit", "torch", "caffe")
 
 
-def preprocessing_block(input_size: int = INPUT_SIZE, mode: str = "unit") -> keras.Sequential:
+def preprocessing_block(input_size: int = CROP_SIZE, mode: str = "unit") -> keras.Sequential:
     """A named Sequential: resize to ``input_size``, then scale for the backbone.
 
     mode ``unit``: one channel scaled to [-1, 1] (models trained from scratch);
@@ -29,7 +29,7 @@ def preprocessing_block(input_size: int = INPUT_SIZE, mode: str = "unit") -> ker
     if mode not in MODES:
         raise ValueError(f"preprocessing mode must be one of {MODES}, not {mode!r}")
     layers: list[keras.layers.Layer] = []
-    if input_size != INPUT_SIZE:
+    if input_size != CROP_SIZE:
         layers.append(keras.layers.Resizing(input_size, input_size, interpolation="bilinear", name="resize"))
     if mode == "unit":
         layers.append(keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale"))
@@ -50,10 +50,10 @@ def preprocessing_block(input_size: int = INPUT_SIZE, mode: str = "unit") -> ker
                 keras.layers.Normalization(mean=list(CAFFE_MEAN_BGR), variance=[1.0] * 3, name="imagenet_norm")
             )
     block = keras.Sequential(layers, name="preprocessing")
-    block.build((None, INPUT_SIZE, INPUT_SIZE, 1))
+    block.build((None, CROP_SIZE, CROP_SIZE, 1))
     return block
 
 
 def face_input(name: str = "face") -> keras.KerasTensor:
     """The model input: a batch of raw 48x48 grayscale crops, values 0..255."""
-    return keras.Input(shape=(INPUT_SIZE, INPUT_SIZE, 1), name=name)
+    return keras.Input(shape=(CROP_SIZE, CROP_SIZE, 1), name=name)

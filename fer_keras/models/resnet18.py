@@ -15,11 +15,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from fer_keras.contract import CROP_SIZE, NUM_CLASSES
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.head import classifier, load_keras_weights
 from fer_keras.models.imagenet import RESNET18_TORCHVISION, cached_weights
-from fer_keras.models.preprocessing import INPUT_SIZE, face_input, preprocessing_block
+from fer_keras.models.preprocessing import face_input, preprocessing_block
 from fer_keras.models.registry import register_model
 
 BN_EPSILON = 1e-5  # PyTorch's default
@@ -76,7 +76,7 @@ def resnet18_backbone(input_size: int, stem: str = "small") -> keras.Model:
 def resnet18(
     num_classes: int = NUM_CLASSES,
     weights: str | None = None,
-    input_size: int = INPUT_SIZE,
+    input_size: int = CROP_SIZE,
     stem: str | None = None,
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",

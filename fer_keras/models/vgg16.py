@@ -10,11 +10,11 @@ from pathlib import Path
 
 import keras
 
+from fer_keras.contract import CROP_SIZE, NUM_CLASSES
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.head import classifier, load_keras_weights
 from fer_keras.models.imagenet import VGG16_NOTOP, cached_weights
-from fer_keras.models.preprocessing import INPUT_SIZE, face_input, preprocessing_block
+from fer_keras.models.preprocessing import face_input, preprocessing_block
 from fer_keras.models.registry import register_model
 
 
@@ -29,7 +29,7 @@ def _dense_bn(x, units: int, dropout: float, name: str):
 def vgg16(
     num_classes: int = NUM_CLASSES,
     weights: str | None = None,
-    input_size: int = INPUT_SIZE,
+    input_size: int = CROP_SIZE,
     dropout: float = 0.5,
     head_units: tuple[int, int] = (512, 256),
     classifier_activation: str | None = "softmax",

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_keras.contract import NUM_CLASSES
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import NUM_CLASSES
 
 PROBS_FILE = "teacher_probs.npy"
 
@@ -45,8 +45,7 @@ def soft_targets(labels: np.ndarray, teacher: np.ndarray, alpha: float) -> np.nd
 
 def teacher_probs(teacher: str | Path, images: np.ndarray, tta: str = "none", temperature: float = 1.0) -> np.ndarray:
     """The teacher's (softened) probabilities for uint8 (N, 48, 48) crops."""
-    from fer_keras.evaluate import predict
-    from fer_keras.predictor import load_predictor
+    from fer_keras.inference.predictor import load_predictor, predict
 
     if not str(teacher):
         raise FerKerasError("--teacher needs a model file")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fer_keras.detect import FaceBox
+from fer_keras.app.detect import FaceBox
 
 
 @dataclass

@@ -146,7 +146,7 @@ class BlazeFaceDetector:
         min_face: int = 20,
         threads: int = 1,
     ):
-        from fer_keras.predictor import tflite_interpreter
+        from fer_keras.inference.predictor import tflite_interpreter
 
         path = Path(model) if Path(model).exists() else blazeface_model_path(str(model))
         self.interpreter = tflite_interpreter(path, threads)

@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_keras.contract import EMOTIONS
 from fer_keras.data.sources import FaceArrays
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import EMOTIONS
 
 TRUTH_HEADER = ["frame", "face", "x", "y", "w", "h", "label"]
 
@@ -79,7 +79,7 @@ def score_run(truth_csv: str | Path, app_csv: str | Path, min_iou: float = 0.3) 
     """Face recall and end-to-end accuracy of the app's CSV against the ground truth."""
     import pandas as pd
 
-    from fer_keras.detect import FaceBox
+    from fer_keras.app.detect import FaceBox
 
     truth = pd.read_csv(truth_csv)
     found = pd.read_csv(app_csv)

@@ -9,14 +9,37 @@ from __future__ import annotations
 
 import abc
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from fer_keras.contract import CROP_SHAPE, EMOTIONS, NUM_CLASSES
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.labels import NUM_CLASSES
+from fer_keras.runs import RunDir
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "saved_models" / "mobilenetv2"
+FORMATS = ("savedmodel", "keras", "tflite", "onnx")  # what export writes and every loader reads
+QUANTIZE = ("none", "float16", "int8")  # TFLite weight formats
+MODEL_HELP = "run directory, .keras, SavedModel folder, .tflite or .onnx"
+SHIPPED_NAME = "mobilenetv2"
+
+
+def shipped_models_dir() -> Path:
+    """Where the shipped models are: inside an installed wheel (``fer_keras/saved_models``), else the
+    checkout's top-level ``saved_models/``."""
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "saved_models", package.parent / "saved_models"):
+        if (folder / f"{SHIPPED_NAME}.json").is_file():
+            return folder
+    raise FerKerasError(
+        f"the shipped model is missing (looked in {package / 'saved_models'} and {package.parent / 'saved_models'}); "
+        "reinstall fer_keras or pass --model"
+    )
+
+
+def shipped_model(suffix: str = "") -> Path:
+    """The shipped model: its SavedModel folder (the fastest to load and run), or the ``suffix`` file."""
+    return shipped_models_dir() / f"{SHIPPED_NAME}{suffix}"
 
 
 def limit_tf_threads(intra_op: int = 1, inter_op: int = 1) -> bool:
@@ -66,8 +89,8 @@ class EmotionPredictor(abc.ABC):
         crops = np.asarray(crops, dtype=np.float32)
         if crops.ndim == 3:
             crops = crops[..., None]
-        if crops.shape[1:] != (48, 48, 1):
-            raise FerKerasError(f"crops must be (N, 48, 48) grayscale, got {crops.shape}")
+        if crops.shape[1:] != CROP_SHAPE:
+            raise FerKerasError(f"crops must be (N, {CROP_SHAPE[0]}, {CROP_SHAPE[1]}) grayscale, got {crops.shape}")
         if len(crops) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         return np.asarray(self._predict(crops), dtype=np.float32)
@@ -78,11 +101,11 @@ class EmotionPredictor(abc.ABC):
 
     def check_output(self) -> EmotionPredictor:
         """Fail early, in one line, on a model that does not give 7 probabilities."""
-        out = self(np.zeros((1, 48, 48, 1), np.float32))
+        out = self(np.zeros((1, *CROP_SHAPE), np.float32))
         if out.shape != (1, NUM_CLASSES):
             raise FerKerasError(
                 f"model {self.path} gives {out.shape[-1]} outputs; an emotion model must give {NUM_CLASSES} "
-                f"(angry, disgust, fear, happy, sad, surprise, neutral)"
+                f"({', '.join(EMOTIONS)})"
             )
         return self
 
@@ -92,6 +115,8 @@ class KerasPredictor(EmotionPredictor):
 
     def __init__(self, path: Path):
         super().__init__(path)
+        if not zipfile.is_zipfile(path):
+            raise FerKerasError(f"{path} is not a Keras model file (a .keras file is a zip archive)")
         import keras
 
         try:
@@ -123,7 +148,7 @@ class SavedModelPredictor(EmotionPredictor):
         if hasattr(self._fn, "get_concrete_function"):
             # The traced graph itself: skips the restored function's argument matching (~0.3-0.7 ms a call).
             try:
-                self._fn = self._fn.get_concrete_function(tf.TensorSpec([None, 48, 48, 1], tf.float32))
+                self._fn = self._fn.get_concrete_function(tf.TensorSpec([None, *CROP_SHAPE], tf.float32))
             except (TypeError, ValueError):
                 pass  # a serve() with another signature; the generic call below still works
 
@@ -155,7 +180,7 @@ class TFLitePredictor(EmotionPredictor):
     def _predict(self, crops):
         n = len(crops)
         if self._batch != n:
-            self.interpreter.resize_tensor_input(self._input["index"], [n, 48, 48, 1])
+            self.interpreter.resize_tensor_input(self._input["index"], [n, *CROP_SHAPE])
             self.interpreter.allocate_tensors()
             self._batch = n
         self.interpreter.set_tensor(self._input["index"], self._quantize(crops, self._input))
@@ -195,15 +220,14 @@ def _int_range(dtype) -> tuple[int, int]:
 
 def resolve_model_path(path: str | Path | None) -> Path:
     """A run directory resolves to its SavedModel (else best.keras); None to the shipped model."""
-    path = Path(path) if path else DEFAULT_MODEL
+    if not path:
+        return shipped_model()
+    path = Path(path)
     if not path.exists():
-        hint = " (the shipped model: see saved_models/README.md)" if path == DEFAULT_MODEL else ""
-        raise FerKerasError(f"model {path} does not exist{hint}")
-    if path.is_dir() and (path / "config.json").exists() and not (path / "saved_model.pb").exists():
-        for candidate in ("best.keras", "saved_model"):
-            if (path / candidate).exists():
-                return path / candidate
-        raise FerKerasError(f"run directory {path} has no best.keras or saved_model/ yet")
+        raise FerKerasError(f"model {path} does not exist (give a {MODEL_HELP})")
+    run = RunDir(path)
+    if path.is_dir() and run.is_run and not (path / "saved_model.pb").exists():
+        return run.model_file()
     return path
 
 
@@ -221,7 +245,20 @@ def load_predictor(path: str | Path | None = None) -> EmotionPredictor:
     elif path.suffix == ".onnx":
         predictor = OnnxPredictor(path)
     else:
-        raise FerKerasError(
-            f"unsupported model file {path}: use a run dir, .keras, SavedModel folder, .tflite or .onnx"
-        )
+        raise FerKerasError(f"unsupported model file {path}: use a {MODEL_HELP}")
     return predictor.check_output()
+
+
+def predict(predictor: EmotionPredictor, images: np.ndarray, tta: str = "none", batch_size: int = 256) -> np.ndarray:
+    """Probabilities for uint8 (N, 48, 48) crops, in batches, averaged over the TTA views."""
+    from fer_keras.inference.tta import tta_views
+
+    total = None
+    views = tta_views(images, tta)
+    for view in views:
+        probs = np.concatenate(
+            [predictor(view[i : i + batch_size]) for i in range(0, len(view), batch_size)]
+            or [np.zeros((0, NUM_CLASSES), np.float32)]
+        )
+        total = probs if total is None else total + probs
+    return total / len(views)

@@ -1,4 +1,10 @@
-"""The one label order used everywhere (FER2013's) and the names other datasets use for it."""
+"""What every model takes and returns: the label order, the crop, the test-time-augmentation views.
+
+Every model, in every format, takes raw ``CROP_SIZE`` x ``CROP_SIZE`` grayscale crops (values
+0..255, shape ``(N, CROP_SIZE, CROP_SIZE, 1)``) and returns ``NUM_CLASSES`` probabilities in
+``EMOTIONS`` order. Resizing and normalisation happen inside the model graph, so training,
+evaluation, export, the live app and the Python API hand a model the same thing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,19 @@ from fer_keras.errors import FerKerasError
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
+
+CROP_SIZE = 48  # FER2013's crops: the side of the square grayscale image every model takes
+CROP_SHAPE = (CROP_SIZE, CROP_SIZE, 1)
+
+# Test-time augmentation: the views whose probabilities are averaged, built the same way in numpy
+# (``fer_keras.inference.tta``) and inside a shipped graph (``fer_keras.models.tta_layers``).
+# ``flip``: the crop and its mirror. ``crops``: five crops of the crop reflect-padded by CROP_PAD
+# pixels (the centre, i.e. the crop itself, then the four corners) and their mirrors.
+TTA_MODES = ("none", "flip", "crops")
+CROP_PAD = 4
+# (top, left) of the five crops inside the padded image
+CROP_OFFSETS = ((CROP_PAD, CROP_PAD), (0, 0), (0, 2 * CROP_PAD), (2 * CROP_PAD, 0), (2 * CROP_PAD, 2 * CROP_PAD))
+NETWORK_PASSES = {"none": 1, "flip": 2, "crops": 2 * len(CROP_OFFSETS)}
 
 # Folder / column names of other datasets mapped onto FER2013's names.
 ALIASES: dict[str, str] = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
+from fer_keras.contract import NUM_CLASSES
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import NUM_CLASSES
 from fer_keras.models.preprocessing import face_input
 
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from fer_keras.labels import EMOTIONS  # noqa: E402
+from fer_keras.contract import EMOTIONS  # noqa: E402
 
 DPI = 120
 

@@ -11,7 +11,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from fer_keras.labels import EMOTIONS, NUM_CLASSES
+from fer_keras.contract import EMOTIONS, NUM_CLASSES
 
 
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from fer_keras.models.preprocessing import INPUT_SIZE, face_input
-from fer_keras.tta import CROP_OFFSETS, CROP_PAD, TTA_MODES
+from fer_keras.contract import CROP_OFFSETS, CROP_PAD, CROP_SIZE, TTA_MODES
+from fer_keras.models.preprocessing import face_input
 
 
 def _fixed_dense(matrix: np.ndarray, name: str) -> keras.layers.Dense:
@@ -26,7 +26,7 @@ def _fixed_dense(matrix: np.ndarray, name: str) -> keras.layers.Dense:
     return dense
 
 
-def mirror_block(size: int = INPUT_SIZE) -> keras.Sequential:
+def mirror_block(size: int = CROP_SIZE) -> keras.Sequential:
     """(N, size, size, 1) -> the same images flipped left-right (exact: a 0/1 permutation matrix)."""
     block = keras.Sequential(
         [
@@ -49,7 +49,7 @@ def reflect_pad_matrix(size: int, pad: int) -> np.ndarray:
     return matrix
 
 
-def reflect_pad_block(size: int = INPUT_SIZE, pad: int = CROP_PAD) -> keras.Sequential:
+def reflect_pad_block(size: int = CROP_SIZE, pad: int = CROP_PAD) -> keras.Sequential:
     """(N, size, size, 1) -> (N, size + 2 pad, size + 2 pad, 1), reflect-padded like ``cv2.BORDER_REFLECT_101``."""
     matrix = reflect_pad_matrix(size, pad)
     block = keras.Sequential(

@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_keras.contract import EMOTIONS
 from fer_keras.errors import FerKerasError
-from fer_keras.labels import EMOTIONS
-from fer_keras.models.tta import single_view
-from fer_keras.plots import _save, plt
+from fer_keras.models.tta_layers import single_view
+from fer_keras.reporting.plots import _save, plt
 
 
 def _parts(model: keras.Model) -> tuple[keras.layers.Layer, keras.Model, list[keras.layers.Layer]]:

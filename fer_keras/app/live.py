@@ -1,0 +1,214 @@
+"""The live app: faces and emotions of a camera, a video or images, drawn, written and summarised.
+
+A webcam is read on its own thread that keeps only the newest frame (``fer_keras.app.capture``),
+so processing never lags behind the camera; every frame goes through ``EmotionRecognizer``;
+results are drawn (box, label, per-class bars, FPS), written to a video and a CSV, and summarised.
+An image (or a folder of images) prints one JSON object per face instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_keras.app.capture import open_source
+from fer_keras.app.recognizer import EmotionRecognizer, Face, to_bgr
+from fer_keras.contract import EMOTIONS
+from fer_keras.errors import FerKerasError, first_line
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+CSV_HEADER = ["frame", "time_s", "face_id", "x", "y", "w", "h", "label", "confidence"] + [f"p_{e}" for e in EMOTIONS]
+WINDOW = "fer_keras live (q to quit)"
+NO_WINDOW_HINT = "run with --no-display (and --output annotated.mp4 and/or --csv faces.csv to keep the results)"
+COLORS = {  # BGR
+    "angry": (40, 40, 220),
+    "disgust": (40, 140, 40),
+    "fear": (160, 60, 160),
+    "happy": (40, 200, 240),
+    "sad": (200, 120, 40),
+    "surprise": (40, 160, 250),
+    "neutral": (180, 180, 180),
+}
+
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+PANEL_ROW = 17  # pixels per emotion in the per-class panel
+PANEL_NAME, PANEL_BAR, PANEL_VALUE = 68, 62, 34  # column widths: full name, bar, percentage
+
+
+def _panel(frame: np.ndarray, face: Face, x: int, y: int) -> None:
+    """A dark panel listing every emotion: full name, a bar in the emotion's colour, its percentage."""
+    width, height = PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8, PANEL_ROW * len(EMOTIONS) + 6
+    y = min(max(y, 0), max(frame.shape[0] - height, 0))
+    x0, y0, x1, y1 = x, y, min(x + width, frame.shape[1]), min(y + height, frame.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * 0.25).astype(frame.dtype)  # darken: text stays readable
+    for i, name in enumerate(EMOTIONS):
+        p = face.probs[name]
+        base = y0 + 4 + i * PANEL_ROW
+        weight = 2 if name == face.label else 1
+        cv2.putText(frame, name, (x0 + 4, base + 12), FONT, 0.42, (255, 255, 255), weight, cv2.LINE_AA)
+        bx = x0 + 4 + PANEL_NAME
+        cv2.rectangle(frame, (bx, base + 3), (bx + PANEL_BAR, base + 13), (90, 90, 90), 1)
+        cv2.rectangle(frame, (bx, base + 3), (bx + round(PANEL_BAR * p), base + 13), COLORS[name], -1)
+        cv2.putText(frame, f"{p:4.0%}", (bx + PANEL_BAR + 4, base + 12), FONT, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw(frame: np.ndarray, faces: list[Face], fps: float | None = None) -> np.ndarray:
+    """Box, label with confidence and a per-class panel beside each face; FPS in the corner."""
+    panel_width = PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8
+    for face in faces:
+        b, color = face.box, COLORS[face.label]
+        cv2.rectangle(frame, (b.x, b.y), (b.x + b.w, b.y + b.h), color, 2)
+        text = f"{face.label} {face.confidence:.0%}" + (f" #{face.face_id}" if face.face_id >= 0 else "")
+        (tw, th), _ = cv2.getTextSize(text, FONT, 0.6, 2)
+        y = max(b.y - 6, th + 6)
+        cv2.rectangle(frame, (b.x, y - th - 6), (b.x + tw + 6, y + 3), color, -1)
+        cv2.putText(frame, text, (b.x + 3, y - 2), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
+        right = b.x + b.w + 6
+        _panel(frame, face, right if right + panel_width <= frame.shape[1] else max(b.x - panel_width - 6, 0), b.y)
+    if fps is not None:
+        cv2.putText(frame, f"{fps:5.1f} FPS", (8, 22), FONT, 0.6, (0, 255, 0), 2, cv2.LINE_AA)
+    return frame
+
+
+def face_json(face: Face, image: str | None = None) -> str:
+    """One face as the JSON line the app prints for images (``Face.to_dict``, plus the image's path)."""
+    return json.dumps({**({"image": image} if image else {}), **face.to_dict()})
+
+
+def run_images(recognizer: EmotionRecognizer, paths: list[Path], output: str | None) -> int:
+    """Classify every face of every image; one JSON line per face."""
+    if output and len(paths) > 1:
+        Path(output).mkdir(parents=True, exist_ok=True)
+    faces_total = 0
+    for path in paths:
+        frame = to_bgr(path)
+        faces = recognizer.analyze(frame)
+        faces_total += len(faces)
+        for face in faces:
+            print(face_json(face, str(path) if len(paths) > 1 else None))
+        if output:
+            target = Path(output) / path.name if len(paths) > 1 else Path(output)
+            if not cv2.imwrite(str(target), draw(frame, faces)):
+                raise FerKerasError(f"cannot write {target}")
+    if faces_total == 0:
+        print(json.dumps({"faces": 0}))
+    return 0
+
+
+@dataclass
+class VideoSummary:
+    frames: int
+    seconds: float
+    faces: int
+    dominant: dict[int, str]
+    stage_ms: dict[str, float]
+    dropped: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def csv_row(frame: int, time_s: float, face: Face) -> list:
+    b = face.box
+    return [frame, f"{time_s:.3f}", face.face_id, b.x, b.y, b.w, b.h, face.label, f"{face.confidence:.4f}"] + [
+        f"{face.probs[e]:.4f}" for e in EMOTIONS
+    ]
+
+
+def run_video(
+    recognizer: EmotionRecognizer,
+    source: str,
+    display: bool = True,
+    output: str | None = None,
+    csv_path: str | None = None,
+    max_frames: int = 0,
+) -> VideoSummary:
+    """Process a camera or video until it ends (or 'q' / Esc in the window, or ``max_frames``)."""
+    recognizer.reset()
+    stream = open_source(source)
+    writer = None
+    csv_file = open(csv_path, "w", newline="") if csv_path else None  # noqa: SIM115 - closed in finally
+    rows = csv.writer(csv_file) if csv_file else None
+    if rows:
+        rows.writerow(CSV_HEADER)
+    frames, started, fps = 0, time.perf_counter(), 0.0
+    try:
+        for time_s, frame in stream:
+            tick = time.perf_counter()
+            faces = recognizer.process(frame)
+            t_draw = time.perf_counter()
+            if rows:
+                rows.writerows(csv_row(frames, time_s, f) for f in faces)
+            if display or output:
+                draw(frame, faces, fps)
+            if output:
+                if writer is None:
+                    writer = cv2.VideoWriter(
+                        output, cv2.VideoWriter_fourcc(*"mp4v"), stream.fps, (frame.shape[1], frame.shape[0])
+                    )
+                    if not writer.isOpened():
+                        raise FerKerasError(f"cannot write video {output}")
+                writer.write(frame)
+            if display:
+                try:
+                    cv2.imshow(WINDOW, frame)
+                except cv2.error as err:  # e.g. opencv-python-headless, which has no GUI
+                    raise FerKerasError(f"OpenCV cannot open a window ({first_line(err)}); {NO_WINDOW_HINT}") from None
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+            recognizer.timer.seconds["draw"] += time.perf_counter() - t_draw
+            frames += 1
+            elapsed = time.perf_counter() - tick
+            fps = 0.9 * fps + 0.1 / elapsed if fps else 1 / max(elapsed, 1e-6)
+            if max_frames and frames >= max_frames:
+                break
+    finally:
+        seconds = time.perf_counter() - started
+        stream.close()
+        if writer:
+            writer.release()
+        if csv_file:
+            csv_file.close()
+        if display:
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:
+                pass  # no GUI: the error that matters was raised by imshow
+    if frames == 0:
+        raise FerKerasError(f"no frames could be read from {source}")
+    tracks = recognizer.tracker.all_tracks()
+    dominant = {t.face_id: EMOTIONS[int(t.label_counts.argmax())] for t in tracks}
+    return VideoSummary(frames, seconds, len(tracks), dominant, recognizer.timer.ms_per_frame(), stream.dropped)
+
+
+def image_paths(source: str) -> list[Path] | None:
+    """The images a source names (a file or a folder of them), or None for a camera / video."""
+    path = Path(source)
+    if source.isdigit() and not path.exists():
+        return None
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise FerKerasError(f"folder {path} holds no images")
+        return images
+    if not path.exists():
+        raise FerKerasError(f"source {source} does not exist (give a camera index, a video, an image or a folder)")
+    return [path] if path.suffix.lower() in IMAGE_SUFFIXES else None
+
+
+def check_display() -> None:
+    """On Linux, OpenCV's Qt window aborts the whole process when there is no display: say so first."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise FerKerasError(f"no display for the live window (DISPLAY is not set): {NO_WINDOW_HINT}")

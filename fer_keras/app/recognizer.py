@@ -1,0 +1,215 @@
+"""The public Python API: ``EmotionRecognizer().analyze(image)`` -> one ``Face`` per face found.
+
+detect -> crop (the detector's FER2013-like framing) -> classify all faces of a frame in one batch
+-> (video) track and smooth. The live app, the notebooks and user code all go through this class.
+
+    from fer_keras import EmotionRecognizer
+
+    recognizer = EmotionRecognizer()               # the shipped model, BlazeFace detector
+    for face in recognizer.analyze("photo.jpg"):   # a path, a BGR / grayscale array or a PIL image
+        print(face.label, face.confidence, face.box)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fer_keras.app.detect import DETECTORS, FaceBox, face_crop, make_detector
+from fer_keras.app.track import FaceTracker
+from fer_keras.contract import CROP_SIZE, EMOTIONS, NUM_CLASSES
+from fer_keras.errors import FerKerasError
+from fer_keras.inference.predictor import EmotionPredictor, limit_tf_threads, load_predictor
+
+STAGES = ("detect", "preprocess", "infer", "draw")
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """A classified crop: the top emotion, its probability, and every emotion's probability by name."""
+
+    label: str
+    confidence: float
+    probs: dict[str, float]
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray) -> Emotion:
+        top = int(np.argmax(probs))
+        return cls(EMOTIONS[top], float(probs[top]), {e: float(p) for e, p in zip(EMOTIONS, probs)})
+
+    def vector(self) -> np.ndarray:
+        """The probabilities in ``EMOTIONS`` order."""
+        return np.array([self.probs[e] for e in EMOTIONS], np.float32)
+
+
+@dataclass(frozen=True)
+class Face(Emotion):
+    """A face in an image: where it is (pixels), what it shows, and its track id in a video."""
+
+    box: FaceBox = field(default_factory=lambda: FaceBox(0, 0, 0, 0))
+    face_id: int = -1
+
+    def to_dict(self, digits: int = 4) -> dict[str, Any]:
+        """The JSON schema of the live app's image output and the web service."""
+        box = asdict(self.box)
+        box.pop("score", None)
+        return {
+            "face_id": self.face_id,
+            "box": box,
+            "label": self.label,
+            "confidence": round(self.confidence, digits),
+            "probs": {e: round(p, digits) for e, p in self.probs.items()},
+        }
+
+
+@dataclass
+class VideoFrame:
+    """One frame of a video or camera: its index, time, the BGR image and the tracked faces."""
+
+    index: int
+    time_s: float
+    image: np.ndarray
+    faces: list[Face]
+
+
+@dataclass
+class StageTimer:
+    """Seconds spent per stage of the per-frame work (for the live app's report)."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    frames: int = 0
+
+    def ms_per_frame(self) -> dict[str, float]:
+        return {k: 1000 * v / max(self.frames, 1) for k, v in self.seconds.items()}
+
+
+def to_bgr(image: Any) -> np.ndarray:
+    """A uint8 BGR or grayscale array from a path, an array (BGR, BGRA or grayscale) or a PIL image."""
+    if isinstance(image, str | Path):
+        path = Path(image)
+        if not path.is_file():
+            raise FerKerasError(f"image {path} does not exist")
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise FerKerasError(f"cannot read image {path} (not an image, or a format OpenCV cannot decode)")
+        return frame
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL.Image, without importing PIL
+        return np.asarray(image.convert("RGB"))[:, :, ::-1].copy()
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise FerKerasError(f"image arrays must be uint8 (0..255), got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3):
+        return array
+    raise FerKerasError(f"an image must be (H, W) grayscale or (H, W, 3) BGR, got shape {array.shape}")
+
+
+class EmotionRecognizer:
+    """Faces and their emotions in images, videos and camera streams.
+
+    ``model``: any supported format (run directory, ``.keras``, SavedModel, ``.tflite``, ``.onnx``;
+    default: the shipped model). ``detector``: ``dnn`` (BlazeFace), ``haar`` or ``mtcnn``.
+    ``margin`` overrides the detector's crop margin; ``smoothing`` is the weight of the past in a
+    tracked face's probabilities; ``detect_every`` re-runs detection every N video frames only.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | EmotionPredictor | None = None,
+        detector: str | Any = "dnn",
+        *,
+        margin: float | None = None,
+        smoothing: float = 0.6,
+        detect_every: int = 1,
+        threads: int = 1,
+        downscale: float = 2.0,
+    ):
+        if not 0 <= smoothing < 1:
+            raise FerKerasError(f"smoothing must be in [0, 1) (the weight of the past), got {smoothing}")
+        if detect_every < 1:
+            raise FerKerasError(f"detect_every must be at least 1, got {detect_every}")
+        if margin is not None and margin <= -0.5:
+            raise FerKerasError(f"margin must be above -0.5 (per side), got {margin}")
+        if isinstance(detector, str) and detector not in DETECTORS:
+            raise FerKerasError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
+        limit_tf_threads(threads, 1)
+        self.predictor = model if isinstance(model, EmotionPredictor) else load_predictor(model)
+        self.detector = make_detector(detector, downscale=downscale) if isinstance(detector, str) else detector
+        # Each detector frames a face its own way: its crop_margin makes the crop look like FER2013's.
+        self.margin = getattr(self.detector, "crop_margin", 0.0) if margin is None else margin
+        self.smoothing, self.detect_every = smoothing, detect_every
+        self.timer = StageTimer()
+        self.tracker = FaceTracker(smoothing=smoothing)
+        self._frames_seen = 0
+
+    # ------------------------------------------------------------------ the API
+
+    def analyze(self, image: Any) -> list[Face]:
+        """Every face of one image (path, BGR / grayscale uint8 array or PIL image), untracked."""
+        return self.process(to_bgr(image), track=False)
+
+    def classify(self, crops: Any) -> list[Emotion]:
+        """Emotions of ready face crops: (N, 48, 48) or (N, 48, 48, 1) grayscale, values 0..255."""
+        crops = np.asarray(crops)
+        if crops.ndim == 2:
+            crops = crops[None]
+        probs = self.predictor(crops)
+        return [Emotion.from_probs(p) for p in probs]
+
+    def video(self, source: str | int = 0, max_frames: int = 0) -> Iterator[VideoFrame]:
+        """The tracked faces of each frame of a video file or camera (an index such as 0)."""
+        from fer_keras.app.live import open_source
+
+        self.reset()
+        with open_source(str(source)) as stream:
+            for index, (time_s, frame) in enumerate(stream):
+                yield VideoFrame(index, time_s, frame, self.process(frame))
+                if max_frames and index + 1 >= max_frames:
+                    return
+
+    def reset(self) -> None:
+        """Forget tracked faces and timings (a new video)."""
+        self.tracker = FaceTracker(smoothing=self.smoothing)
+        self.timer = StageTimer()
+        self._frames_seen = 0
+
+    # ------------------------------------------------------------------ per-frame work
+
+    def process(self, frame: np.ndarray, track: bool = True) -> list[Face]:
+        """Detect, crop and classify the faces of one BGR or grayscale frame (tracked in a video)."""
+        t0 = time.perf_counter()
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)  # once per frame
+        # Between detections (``detect_every`` > 1) the faces tracked in the last frame are
+        # re-classified in place: detection is the costly stage, and faces move little in 1/30 s.
+        if track and self._frames_seen % self.detect_every != 0:
+            boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
+        else:
+            boxes = self.detector(gray if getattr(self.detector, "wants_gray", False) else frame)
+        self._frames_seen += 1
+        t1 = time.perf_counter()
+        crops = (
+            np.stack([face_crop(gray, b, self.margin) for b in boxes]) if boxes else np.zeros((0, CROP_SIZE, CROP_SIZE))
+        )
+        t2 = time.perf_counter()
+        probs = self.predictor(crops) if boxes else np.zeros((0, NUM_CLASSES), np.float32)
+        t3 = time.perf_counter()
+        if track:
+            tracked = self.tracker.update(boxes, probs)
+            ids, probs = [t.face_id for t in tracked], [t.probs for t in tracked]
+        else:
+            ids = list(range(len(boxes)))
+        timer = self.timer.seconds
+        timer["detect"] += t1 - t0
+        timer["preprocess"] += t2 - t1
+        timer["infer"] += t3 - t2
+        self.timer.frames += 1
+        return [Face(**vars(Emotion.from_probs(p)), box=b, face_id=i) for b, p, i in zip(boxes, probs, ids)]

@@ -1,0 +1,1 @@
+"""Inference: load a model in any format, batched prediction, test-time augmentation, export."""

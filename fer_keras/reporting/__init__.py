@@ -1,0 +1,1 @@
+"""Reporting: metrics, plots, Grad-CAM / t-SNE, evaluation reports, run tables, model cards, significance."""

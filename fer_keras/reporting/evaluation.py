@@ -1,0 +1,124 @@
+"""Score one model on one split: metrics, figures and a markdown report.
+
+Writes ``metrics.json``, confusion-matrix, reliability, mistakes, Grad-CAM and t-SNE PNGs and
+``report.md`` to the output folder (``python -m fer_keras.evaluate`` is the command).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fer_keras.contract import EMOTIONS, TTA_MODES
+from fer_keras.errors import FerKerasError
+from fer_keras.inference.predictor import load_predictor, predict, resolve_model_path
+from fer_keras.reporting.metrics import classification_metrics
+from fer_keras.runs import select_split, val_split_of
+
+
+def keras_model_for_explain(path: Path):
+    """The .keras model behind any artefact (for Grad-CAM / t-SNE), or None if there is none."""
+    import keras
+
+    candidates = [path] if path.suffix == ".keras" else []
+    if path.is_dir():
+        candidates += [path.with_suffix(".keras"), path.parent / "best.keras", path / "best.keras"]
+    for candidate in candidates:
+        if candidate.is_file() and candidate.suffix == ".keras":
+            return keras.saving.load_model(candidate)
+    return None
+
+
+def evaluate(
+    model: str | Path | None,
+    data: str | Path,
+    out: str | Path,
+    split: str = "test",
+    tta: str = "none",
+    explain: bool = True,
+    tsne_images: int = 1000,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
+) -> dict:
+    """Metrics and figures for one model on one split; returns the metrics dict.
+
+    ``split="val"`` carves validation from train as the model's run did (``fer_keras.runs.select_split``)."""
+    if tta not in TTA_MODES:
+        raise FerKerasError(f"unknown --tta {tta!r}; choose from {', '.join(TTA_MODES)}")
+    model_path = resolve_model_path(model)
+    predictor = load_predictor(model_path)
+    faces = select_split(data, split, model_path, split_seed, val_fraction)
+    if len(faces) == 0:
+        raise FerKerasError(f"no images to evaluate in {data} ({split})")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    probs = predict(predictor, faces.images, tta)
+    metrics = classification_metrics(faces.labels, probs)
+    metrics.update(model=str(model_path), data=str(data), split=split, tta=tta, model_format=predictor.kind)
+    if split == "val":
+        seed, fraction = val_split_of(model_path, split_seed, val_fraction)
+        metrics["val_split"] = {"seed": seed, "fraction": fraction}
+
+    from fer_keras.reporting import plots
+
+    figures = {
+        "confusion_matrix": plots.confusion_matrix_png(
+            np.array(metrics["confusion_matrix"]),
+            out / "confusion_matrix.png",
+            f"{model_path.name} on {split} ({len(faces)} images): accuracy {metrics['accuracy']:.3f}, "
+            f"macro-F1 {metrics['macro_f1']:.3f}",
+        ),
+        "reliability": plots.reliability_png(faces.labels, probs, out / "reliability.png", metrics["ece"]),
+        "mistakes": plots.mistakes_png(faces.images, faces.labels, probs, out / "mistakes.png"),
+    }
+    keras_model = keras_model_for_explain(model_path) if explain else None
+    if keras_model is not None:
+        from fer_keras.reporting import explain as explain_mod
+
+        figures["grad_cam"] = explain_mod.grad_cam_png(keras_model, faces.images, faces.labels, out / "grad_cam.png")
+        rng = np.random.default_rng(0)
+        pick = np.sort(rng.choice(len(faces), min(tsne_images, len(faces)), replace=False))
+        figures["tsne"] = explain_mod.tsne_png(keras_model, faces.images[pick], faces.labels[pick], out / "tsne.png")
+    metrics["figures"] = {k: v.name for k, v in figures.items()}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "report.md").write_text(report_markdown(metrics, explained=keras_model is not None))
+    return metrics
+
+
+def _val_note(metrics: dict) -> str:
+    val = metrics.get("val_split")
+    return f"; {val['fraction']:g} of train, split seed {val['seed']}" if val else ""
+
+
+def report_markdown(metrics: dict, explained: bool) -> str:
+    lines = [
+        f"# Evaluation of `{metrics['model']}`",
+        "",
+        f"Data `{metrics['data']}`, split `{metrics['split']}` ({metrics['n']} images{_val_note(metrics)}), "
+        f"test-time augmentation `{metrics['tta']}`.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for key in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "top2_accuracy", "ece"):
+        lines.append(f"| {key} | {metrics[key]:.4f} |")
+    lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name in EMOTIONS:
+        c = metrics["per_class"][name]
+        lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
+    lines += [
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+        "![reliability](reliability.png)",
+        "",
+        "![most confident mistakes](mistakes.png)",
+        "",
+    ]
+    if explained:
+        lines += ["![Grad-CAM](grad_cam.png)", "", "![t-SNE](tsne.png)", ""]
+    else:
+        lines += ["Grad-CAM and t-SNE need the Keras model (.keras); this artefact has none beside it.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Training: the run's options (``config``), the loop, its callbacks, distillation and the KerasTuner search."""

@@ -1,0 +1,312 @@
+"""The training loop: ``train(config)`` runs (or resumes) one run and fills its run directory.
+
+config -> data -> model -> fit -> run directory (``fer_keras.runs``). Every option and its
+default is in ``fer_keras.training.config.TrainConfig``; ``python -m fer_keras.train`` and
+``fer_keras.tune`` both train through ``train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fer_keras import runs
+from fer_keras.data.augment import augment_config
+from fer_keras.data.balance import class_weights
+from fer_keras.data.loading import default_data_path
+from fer_keras.data.pipeline import eval_dataset, train_dataset
+from fer_keras.errors import FerKerasError
+from fer_keras.models import build
+from fer_keras.models.head import set_trainable_blocks
+from fer_keras.reporting.metrics import classification_metrics
+from fer_keras.runs import RunDir, atomic_write
+from fer_keras.training.callbacks import (
+    Interrupts,
+    drop_unfinished_history,
+    ema_calibration,
+    make_callbacks,
+    restore_seed_states,
+)
+from fer_keras.training.config import TrainConfig
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    history: dict[str, list[float]]
+    test_metrics: dict | None
+    best_val_f1: float
+    seconds: float  # this call's wall time
+    total_seconds: float  # the whole run's, across resumes
+
+
+# --------------------------------------------------------------------------- model and optimizer
+
+
+def set_precision(precision: str) -> str:
+    """Apply the Keras dtype policy; ``auto`` picks mixed_float16 only on a CUDA GPU.
+
+    CPUs stay float32: without bfloat16 matmul units, mixed_bfloat16 made a depthwise net about 2x slower.
+    """
+    if precision == "auto":
+        precision = (
+            "mixed_float16" if tf.config.list_physical_devices("GPU") and tf.test.is_built_with_cuda() else "float32"
+        )
+    keras.mixed_precision.set_global_policy(precision)
+    return precision
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int, lr_scale: float = 1.0) -> keras.optimizers.Optimizer:
+    """Optimizer with the learning-rate schedule baked in (so it is saved and resumed with it)."""
+    lr = config.learning_rate * lr_scale
+    total = max(config.epochs * steps_per_epoch, 1)
+    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    if config.schedule == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * (0.01 if warmup else 1.0),
+            decay_steps=max(total - warmup, 1),
+            alpha=0.01,
+            warmup_target=lr if warmup else None,
+            warmup_steps=warmup,
+        )
+    else:
+        schedule = lr  # constant, or changed by ReduceLROnPlateau
+    ema = {"use_ema": True, "ema_momentum": config.ema} if config.ema else {}
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(schedule, **ema)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **ema)
+    return keras.optimizers.SGD(
+        schedule, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay or None, **ema
+    )
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int, lr_scale: float = 1.0) -> None:
+    """Categorical cross-entropy and *categorical* metrics.
+
+    Binary accuracy on one-hot targets would count the six correct zeros of every wrong answer
+    and read about 0.86 for a model that is wrong most of the time."""
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch, lr_scale),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.F1Score(average="macro", name="f1"),
+            keras.metrics.TopKCategoricalAccuracy(k=2, name="top2"),
+        ],
+    )
+    build_training_state(model)
+
+
+def build_training_state(model: keras.Model) -> None:
+    """Creates the optimizer's and F1Score's variables now, not inside the first traced training step:
+    a tf.function that creates variables is traced twice, and tracing is most of a short run's time."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    uniform = np.full((1, model.output_shape[-1]), 1.0 / model.output_shape[-1], "float32")
+    model.compute_metrics(None, uniform, uniform)
+    model.reset_metrics()
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    """The registered model with the config's options and weights."""
+    options = {k: v for k, v in config.model_options.items() if v is not None}
+    if config.weights:
+        options["weights"] = config.weights
+    return build(config.model, **options)
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise FerKerasError("--distribute multiworker needs TF_CONFIG set on every worker (see README)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def resolve_run_dir(config: TrainConfig, resume: bool) -> Path:
+    """``--out``, else a new ``runs/<model>-<time>`` (a resume must name the run it continues)."""
+    if config.out:
+        return Path(config.out)
+    if resume:
+        raise FerKerasError("--resume needs --out RUN_DIR (the run to continue)")
+    return Path("runs") / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def load_resume_state(run_dir: Path) -> tuple[TrainConfig, dict]:
+    """The saved config and the state of the last finished epoch ({} if none finished)."""
+    run = RunDir(run_dir)
+    if not run.is_run:
+        raise FerKerasError(f"{run_dir} is not a run directory (no {runs.CONFIG}); cannot --resume")
+    return TrainConfig.from_dict(run.config()), run.resume_state()
+
+
+def predict_probs(model: keras.Model, faces, batch_size: int = 256) -> np.ndarray:
+    """Probabilities for every image of a FaceArrays split."""
+    return model.predict(faces.images[..., None].astype(np.float32), batch_size=batch_size, verbose=0)
+
+
+def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence = ()) -> RunResult:
+    """Run (or resume) one training run and fill its run directory."""
+    started = time.perf_counter()
+    run_dir = resolve_run_dir(config, resume)
+    state: dict = {}
+    stopped = False  # early stopping ended the run: a resume only trains on when given more epochs
+    if resume:
+        saved, state = load_resume_state(run_dir)
+        stopped = bool(state.get("stopped_early")) and config.epochs <= saved.epochs
+        # the only things a resume may change: train longer, and how much it prints
+        saved.epochs, saved.verbose = config.epochs, config.verbose
+        config = saved
+    done, best = int(state.get("epoch", 0)), state.get("best_val_f1")
+    if stopped:
+        print(
+            f"early stopping ended this run at epoch {done} of {config.epochs}: nothing to resume "
+            "(a larger --epochs trains on); scoring its best checkpoint",
+            flush=True,
+        )
+    config.data = config.data or str(default_data_path())
+    config.out = str(run_dir)
+    config.validate()
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    set_precision(config.precision)
+
+    splits = runs.load_config_splits(dataclasses.asdict(config))
+    if config.verbose:
+        print(f"data: {splits.summary()} (hash {splits.data_hash[:12]})", flush=True)
+    augment = augment_config(config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix)
+    steps = len(splits.train) // min(config.batch_size, len(splits.train))
+    weights = class_weights(splits.train.labels, config.balance)
+    val_ds = eval_dataset(splits.val)
+    calibration = ema_calibration(config, splits.train.images) if config.ema else None
+    targets = None
+    if config.teacher:
+        from fer_keras.training.distill import cached_teacher_probs, soft_targets
+
+        teacher_started = time.perf_counter()
+        teacher = cached_teacher_probs(
+            run_dir, config.teacher, splits.train.images, config.teacher_tta, config.distill_temperature
+        )
+        targets = soft_targets(splits.train.labels, teacher, config.distill_alpha)
+        if config.verbose:
+            agree = float((teacher.argmax(1) == splits.train.labels).mean())
+            print(
+                f"teacher {config.teacher}: agrees with {agree:.3f} of the training labels "
+                f"({(time.perf_counter() - teacher_started) / 60:.1f} min)",
+                flush=True,
+            )
+
+    strategy = distribution_strategy(config.distribute)
+    with strategy.scope():
+        if done:
+            model = keras.saving.load_model(run_dir / runs.LAST)  # safe_mode stays on
+            restore_seed_states(model, state.get("seed_states", []))
+            build_training_state(model)
+        else:
+            model = build_model(config)
+            if config.head_epochs:
+                set_trainable_blocks(model, 0)
+            compile_model(model, config, steps)
+    # only now that the data and the model load: bad input leaves no half-made run directory
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / runs.CONFIG, config.to_json())
+    stages = [(0, config.head_epochs, False), (config.head_epochs, config.epochs, True)]
+    if not config.head_epochs:
+        stages = [(0, config.epochs, False)]
+    with Interrupts() as interrupts:
+        for start, end, unfreeze in stages:
+            if done >= end or stopped:
+                continue
+            if unfreeze and done <= start:
+                with strategy.scope():
+                    set_trainable_blocks(model, None if config.unfreeze_blocks < 0 else config.unfreeze_blocks)
+                    compile_model(model, config, steps, lr_scale=config.finetune_lr_scale)
+            first = max(done, start)
+            train_ds, _ = train_dataset(
+                splits.train, config.batch_size, config.seed, augment, config.balance, first, end, targets
+            )
+            seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
+            drop_unfinished_history(run_dir / runs.HISTORY, first)
+            mid_stage = first > start  # resumed from last.keras inside this stage; a new stage starts afresh
+            callbacks = make_callbacks(
+                config,
+                run_dir,
+                best,
+                resuming=done > 0 or first > 0,
+                seconds=seconds_before,
+                interrupts=interrupts,
+                counters=state.get("counters") if mid_stage else None,  # the interrupted stage's patience
+                mid_stage=mid_stage,
+                calibration=calibration,
+            )
+            model.fit(
+                train_ds,
+                epochs=end,
+                initial_epoch=first,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                class_weight=weights,
+                shuffle=False,  # the stream is already shuffled, per epoch, from the seed
+                callbacks=[*callbacks, *extra_callbacks],
+                verbose=config.verbose,
+            )
+            best = callbacks[-1].best
+            done = end
+            if model.stop_training:
+                stopped = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch for c in callbacks)
+                break
+
+    history = _read_history(run_dir / runs.HISTORY)
+    best_file = run_dir / runs.BEST
+    best_model = keras.saving.load_model(best_file) if best_file.exists() else model
+    seconds = time.perf_counter() - started
+    total_seconds = round(seconds + float(state.get("train_seconds", 0.0)), 1)
+    test_metrics = None
+    if len(splits.test):
+        test_metrics = classification_metrics(splits.test.labels, predict_probs(best_model, splits.test))
+        test_metrics.update(
+            split="test",
+            data_hash=splits.data_hash,
+            params=int(best_model.count_params()),
+            best_val_f1=best,
+            train_seconds=total_seconds,
+            # --limit scores a stratified subset of the test split, not all of it
+            test_subset=bool(config.limit),
+        )
+        atomic_write(run_dir / runs.METRICS, json.dumps(test_metrics, indent=2))
+    if config.export:
+        from fer_keras.inference.export import save_savedmodel
+
+        save_savedmodel(best_model, run_dir / runs.SAVED_MODEL)
+    final_state = json.loads((run_dir / runs.STATE).read_text())
+    atomic_write(run_dir / runs.STATE, json.dumps({**final_state, "finished": True, "stopped_early": stopped}))
+    best_f1 = best if best is not None else float("nan")
+    return RunResult(run_dir, history, test_metrics, best_f1, seconds, total_seconds)
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    import pandas as pd
+
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path)
+    return {column: table[column].tolist() for column in table.columns}
