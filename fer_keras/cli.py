@@ -20,6 +20,13 @@ from fer_keras.errors import FerKerasError
 VERBOSE_FLAG = "--verbose"
 
 
+class CommandParser(argparse.ArgumentParser):
+    """Usage errors as one line (``error: ...``), like every other error of a command."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except "not given" ones (None, "", [], a flag's False) and
     help lines that already say what leaving the option out means."""
@@ -32,7 +39,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def command_parser(prog: str, description: str, **kwargs) -> argparse.ArgumentParser:
     """An argument parser for ``python -m fer_keras.<prog>`` with the shared ``--verbose`` flag."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"python -m fer_keras.{prog}", description=description, formatter_class=HelpFormatter, **kwargs
     )
     parser.add_argument(VERBOSE_FLAG, action="store_true", help="show TensorFlow's C++ start-up and log lines")
@@ -111,6 +118,8 @@ def cli_main(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | N
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except SystemExit as done:  # --help, or a usage error already printed
+            return done.code if isinstance(done.code, int) else 0
         finally:
             if log_filter:
                 log_filter.close()

@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="the ensemble's .keras file")
     p.add_argument("--data", default=None, help="also score members and ensemble on the validation split")
     args = p.parse_args(argv)
-    from fer_keras.inference.ensemble import build_ensemble, score_members
+    from fer_keras.inference.ensemble import build_ensemble
+    from fer_keras.reporting.evaluation import score_members
 
     out = build_ensemble(args.members, args.out)
     print(f"wrote {out}")

@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output path (default: beside the model)")
     p.add_argument("--data", default=None, help="dataset: int8 calibration (train) and the accuracy check (test)")
     args = p.parse_args(argv)
-    from fer_keras.inference.export import compare_on_test, export, keras_source
+    from fer_keras.inference.export import export, keras_source
     from fer_keras.inference.predictor import shipped_model
+    from fer_keras.reporting.evaluation import compare_on_test
     from fer_keras.reporting.metrics import summary_line
 
     model = args.model or shipped_model(".keras")

@@ -10,6 +10,7 @@ held out, never images it trained on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -56,8 +57,11 @@ def split_options(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_config_splits(config: Mapping[str, Any]) -> Splits:
-    """The train / validation / test splits of a training config, exactly as its training made them."""
+def load_config_splits(config: Mapping[str, Any] | Any) -> Splits:
+    """The train / validation / test splits of a training config (a ``TrainConfig`` or its dict),
+    exactly as its training made them."""
+    if not isinstance(config, Mapping):
+        config = dataclasses.asdict(config)
     return load_splits(**split_options(config))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from fer_keras.cli import cli_main, command_parser
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_search(spec)  # after workers: the finished search reloads, writes results and retrains
     if not result.rows:
         return 0  # a worker
-    print(open(f"{args.out}/trials.md").read())
+    print(Path(args.out, "trials.md").read_text())
     done = result.completed
     best = f" best_val_macro_f1={done[0]['val_macro_f1']:.4f}" if done else ""
     print(f"trials={len(result.rows)} completed={len(done)}{best}")

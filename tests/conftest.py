@@ -11,6 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+NO_DATA = "FER2013 not found: set FER_KERAS_DATA to the dataset folder (CI does)"
+
+
 def fer2013_root() -> Path | None:
     """The full dataset: $FER_KERAS_DATA, else ../shared/data/fer2013 next to the repo."""
     candidates = [os.environ.get("FER_KERAS_DATA"), REPO.parent / "shared" / "data" / "fer2013"]
@@ -20,11 +23,25 @@ def fer2013_root() -> Path | None:
     return None
 
 
+def pytest_sessionstart(session) -> None:
+    """A FER_KERAS_DATA that points nowhere is a mistake to report, not a reason to skip tests."""
+    given = os.environ.get("FER_KERAS_DATA")
+    if given and not (Path(given) / "train").is_dir():
+        raise pytest.UsageError(f"FER_KERAS_DATA={given} has no train/ folder: fix the path or unset it")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Without the data, say in one line how many tests it skipped."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_DATA in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests skipped: {NO_DATA}", yellow=True)
+
+
 @pytest.fixture(scope="session")
 def fer_root() -> Path:
     root = fer2013_root()
     if root is None:
-        pytest.skip("FER2013 not found: set FER_KERAS_DATA to the dataset folder (CI does)")
+        pytest.skip(NO_DATA)
     return root
 
 

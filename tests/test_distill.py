@@ -13,8 +13,8 @@ from fer_keras.contract import NUM_CLASSES
 from fer_keras.data.loading import load_splits
 from fer_keras.data.pipeline import train_dataset
 from fer_keras.inference.predictor import load_predictor, predict
+from fer_keras.train import main
 from fer_keras.training.distill import PROBS_FILE, cached_teacher_probs, soft_targets, soften
-from fer_keras.training.loop import main
 
 SHIPPED_KERAS = Path(__file__).resolve().parents[1] / "saved_models" / "mobilenetv2.keras"
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from fer_keras.data.loading import load_splits
-from fer_keras.inference.ensemble import build_ensemble, main
+from fer_keras.ensemble import main
+from fer_keras.inference.ensemble import build_ensemble
 from fer_keras.inference.export import export
 from fer_keras.inference.predictor import load_predictor, predict
 from fer_keras.models.average import average_models

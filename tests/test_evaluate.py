@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+from fer_keras.evaluate import main
 from fer_keras.inference.tta import tta_views
 from fer_keras.models import available_models, build
-from fer_keras.reporting.evaluation import main
 from fer_keras.reporting.explain import grad_cam
 from fer_keras.reporting.metrics import classification_metrics, expected_calibration_error
 
@@ -71,14 +71,14 @@ def test_val_split_follows_the_run_the_model_comes_from(small_model_file, tiny_f
     from fer_keras.data.loading import load_faces, make_splits
     from fer_keras.reporting.evaluation import evaluate
     from fer_keras.runs import val_split_of
-    from fer_keras.training.loop import TrainConfig
+    from fer_keras.training.config import TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(small_model_file, run / "best.keras")
     (run / "config.json").write_text(TrainConfig(seed=1, val_fraction=0.2).to_json())
     assert val_split_of(run / "best.keras") == (1, 0.2)  # --seed 1 also seeded its split
-    assert val_split_of(run, seed=0) == (0, 0.2)  # given values win
+    assert val_split_of(run, split_seed=0) == (0, 0.2)  # given values win
     (run / "config.json").write_text(TrainConfig(seed=1, split_seed=0, val_fraction=0.2).to_json())
     assert val_split_of(run) == (0, 0.2)
     assert val_split_of(small_model_file) == (0, 0.1)  # a model outside a run: training's defaults
@@ -154,7 +154,7 @@ def test_bad_input(small_model_file, small_fer, tmp_path, capsys):
 
 
 def test_compare_prints_an_ablation_table(tmp_path, capsys):
-    from fer_keras.reporting.compare import main as compare
+    from fer_keras.compare import main as compare
 
     # b scores higher on test, a on validation: rows follow validation, the selection metric
     for name, acc, val_f1, teacher in (("a", 0.61, 0.66, "saved_models/t.keras"), ("b", 0.64, 0.60, "")):

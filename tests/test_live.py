@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 from fer_keras.app.detect import FaceBox, face_crop
-from fer_keras.app.live import CSV_HEADER, main
+from fer_keras.app.live import CSV_HEADER
 from fer_keras.app.synthetic import make_face_video, score_run
 from fer_keras.app.track import FaceTracker
 from fer_keras.contract import EMOTIONS
 from fer_keras.data.loading import load_faces
+from fer_keras.live import main
 
 SAMPLE = "fer_keras/samples/astronaut.jpg"
 
@@ -174,8 +175,7 @@ def test_face_crop_at_the_frame_edge_is_square():
 
 
 def test_detect_every_n_frames_reuses_tracked_boxes(small_model_file):
-    from fer_keras.app.live import EmotionPipeline
-    from fer_keras.inference.predictor import load_predictor
+    from fer_keras.app.recognizer import EmotionRecognizer
 
     calls = []
 
@@ -183,9 +183,9 @@ def test_detect_every_n_frames_reuses_tracked_boxes(small_model_file):
         calls.append(1)
         return [FaceBox(20, 20, 60, 60)]
 
-    pipeline = EmotionPipeline(load_predictor(small_model_file), detector, detect_every=3)
+    recognizer = EmotionRecognizer(small_model_file, detector, detect_every=3)
     frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    results = [pipeline.classify(frame) for _ in range(9)]
+    results = [recognizer.process(frame) for _ in range(9)]
     assert len(calls) == 3  # frames 0, 3, 6
     assert all(len(r) == 1 and r[0].face_id == 0 for r in results)
 
@@ -218,3 +218,28 @@ def test_blazeface_finds_the_pasted_faces_of_a_video(face_video, small_model_fil
     assert re.fullmatch(r"frames=45 fps=\d+\.\d faces=\d+", capsys.readouterr().out.strip().splitlines()[-1])
     # 6 pasted test crops over 45 frames; the full benchmark measures ~0.98 on 1,200 faces.
     assert score_run(truth, out_csv)["recall"] >= 0.8
+
+
+def test_overlay_panels_stay_inside_the_frame_and_apart():
+    """Two faces side by side at 640x480: each panel is whole, inside the frame, clear of the other."""
+    from fer_keras.app.live import _panel_place, _panel_size, draw
+    from fer_keras.app.recognizer import Emotion, Face
+
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    probs = np.array([0.02, 0.01, 0.01, 0.89, 0.02, 0.04, 0.01], np.float32)
+    faces = [
+        Face(**vars(Emotion.from_probs(probs)), box=FaceBox(467, 143, 60, 60), face_id=0),
+        Face(**vars(Emotion.from_probs(probs)), box=FaceBox(127, 110, 49, 49), face_id=1),
+    ]
+    taken = [(f.box.x, f.box.y, f.box.x + f.box.w, f.box.y + f.box.h) for f in faces]
+    rects = []
+    for face in sorted(faces, key=lambda f: f.box.x):
+        rects.append(_panel_place(frame, face.box, taken + rects))
+    width, height = _panel_size()
+    for x0, y0, x1, y1 in rects:
+        assert (x1 - x0, y1 - y0) == (width, height) and x0 >= 0 and y0 >= 0 and x1 <= 640 and y1 <= 480
+    a, b = rects
+    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]  # no overlap
+    assert width >= 160  # room for "surprise", a bar and "100%" at a readable size
+    drawn = draw(frame.copy(), faces)
+    assert (drawn != frame).any()

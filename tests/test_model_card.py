@@ -14,9 +14,10 @@ from fer_keras.data.loading import load_faces, make_splits
 from fer_keras.errors import FerKerasError
 from fer_keras.inference.export import load_keras_model
 from fer_keras.inference.predictor import load_predictor, predict
+from fer_keras.model_card import main
 from fer_keras.models.flops import macs_per_image
 from fer_keras.reporting.metrics import classification_metrics
-from fer_keras.reporting.model_card import main, ship, teacher_record, train_argv, train_command
+from fer_keras.reporting.model_card import ship, teacher_record, train_argv, train_command
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,8 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
     card = json.loads((out / "tiny.json").read_text())
     assert card["train_command"].startswith("python -m fer_keras.train --model mobilenetv2")
     assert "--balance sqrt-weights" in card["train_command"] and "--width 0.5" in card["train_command"]
-    assert card["train_minutes_2core_cpu"] == 1.5 and card["data_hash"] == "abc"
+    assert card["train_minutes"] == 1.5 and card["data_hash"] == "abc" and card["train_machine"]
+    assert card["model_options"] == {"width": 0.5, "depth": 0.34}
     assert card["test_time_augmentation"].startswith("crops")
     network_macs = macs_per_image(load_keras_model(run_dir / "best.keras"))
     # ten passes of the network, the reflect padding (columns, then rows) and five mirrors
@@ -77,7 +79,8 @@ def test_ship_with_crops_tta_writes_agreeing_artefacts_and_a_card(run_dir, small
 def test_the_card_command_reproduces_the_run_config():
     import dataclasses
 
-    from fer_keras.training.loop import MODEL_OPTIONS, TrainConfig, build_parser, config_from_args
+    from fer_keras.train import build_parser, config_from_args
+    from fer_keras.training.config import MODEL_OPTIONS, TrainConfig
 
     # every model option a train flag can set (a new one must be added here to be covered)
     model_options = {
@@ -109,7 +112,7 @@ def test_the_card_command_reproduces_the_run_config():
         extra=["/data/rafdb", "/data/ckplus"],
         teacher="saved_models/teachers/t.keras",
         teacher_tta="crops",
-        model_options=model_options,
+        **model_options,
     )
     command = train_command(dataclasses.asdict(config))
     rebuilt = config_from_args(build_parser().parse_args(train_argv(command, config.data)))

@@ -12,7 +12,8 @@ from fer_keras.errors import FerKerasError
 from fer_keras.inference.export import save_savedmodel
 from fer_keras.models import available_models, build
 from fer_keras.models.head import backbone_groups, set_trainable_blocks
-from fer_keras.training.loop import TrainConfig, compile_model
+from fer_keras.training.config import TrainConfig
+from fer_keras.training.loop import compile_model
 
 pytestmark = pytest.mark.smoke  # also run on the TF 2.19 line
 

@@ -10,7 +10,8 @@ import pytest
 
 from fer_keras.data.loading import load_faces
 from fer_keras.errors import FerKerasError
-from fer_keras.inference.export import export, main
+from fer_keras.export import main
+from fer_keras.inference.export import export
 from fer_keras.inference.predictor import load_predictor
 from fer_keras.models import build
 
@@ -124,17 +125,26 @@ def test_missing_and_unsupported_models(tmp_path):
         load_predictor(bad)
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(FerKerasError, match="cannot load Keras model"):
+    with pytest.raises(FerKerasError, match="is not a Keras model file") as err:
         load_predictor(broken)
+    assert "not found" not in str(err.value).lower()  # it exists; it is just not a model
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as archive:
+        archive.writestr("readme.txt", "a zip, but not a Keras model")
+    with pytest.raises(FerKerasError, match="cannot load Keras model"):
+        load_predictor(tmp_path / "other.keras")
 
 
 def test_a_loader_error_without_a_message_is_still_one_line(tmp_path, monkeypatch):
-    # str(err).splitlines()[0] used to raise IndexError here: a traceback instead of the error
+    # an exception whose message is empty has no first line: the error must still be one line
     def fail(*args, **kwargs):
         raise ValueError("")
 
     monkeypatch.setattr(keras.saving, "load_model", fail)
-    (tmp_path / "m.keras").write_bytes(b"x")
+    import zipfile
+
+    zipfile.ZipFile(tmp_path / "m.keras", "w").close()  # a zip, so the loader is reached
     with pytest.raises(FerKerasError, match=r"cannot load Keras model .*m\.keras: ValueError$"):
         load_predictor(tmp_path / "m.keras")
 

@@ -58,7 +58,7 @@ def test_card_figures_reproduce_on_the_test_split(card_path, test_faces):
 def test_card_recipe_is_a_runnable_train_command(card_path):
     """The card's command parses with today's CLI into the shipped architecture and options."""
     from fer_keras.reporting.model_card import train_argv
-    from fer_keras.training.loop import build_parser, config_from_args
+    from fer_keras.train import build_parser, config_from_args
 
     card = json.loads(card_path.read_text())
     config = config_from_args(build_parser().parse_args(train_argv(card["train_command"], "data", "runs/x")))
@@ -77,11 +77,9 @@ def test_clear_expressions_get_plausible_top2(emotion, test_faces):
 
 def test_the_bundled_sample_photo_is_happy():
     """Eileen Collins smiles in the public-domain NASA portrait the README's first command uses."""
-    import cv2
+    from fer_keras.app.recognizer import EmotionRecognizer
 
-    from fer_keras.app.detect import make_detector
-    from fer_keras.app.live import EmotionPipeline
-
-    frame = cv2.imread(str(Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"))
-    faces = EmotionPipeline(load_predictor(shipped_model()), make_detector("haar")).classify(frame, track=False)
-    assert [f.label for f in faces] == ["happy"]
+    sample = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
+    for detector in ("haar", "dnn"):
+        faces = EmotionRecognizer(detector=detector).analyze(sample)
+        assert [f.label for f in faces] == ["happy"], detector

@@ -12,8 +12,9 @@ import pytest
 
 from fer_keras.inference.predictor import load_predictor, predict
 from fer_keras.reporting.metrics import classification_metrics
-from fer_keras.reporting.significance import main, paired_bootstrap
+from fer_keras.reporting.significance import paired_bootstrap
 from fer_keras.runs import select_split
+from fer_keras.significance import main
 
 SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "mobilenetv2.keras"
 

@@ -15,7 +15,11 @@ import tensorflow as tf
 from fer_keras.data.pipeline import eval_dataset
 from fer_keras.models import available_models
 from fer_keras.models.head import backbone_groups
-from fer_keras.training.loop import TrainConfig, ema_calibration, load_run_splits, main, train
+from fer_keras.runs import load_config_splits
+from fer_keras.train import main
+from fer_keras.training.callbacks import ema_calibration
+from fer_keras.training.config import TrainConfig
+from fer_keras.training.loop import train
 
 RUN_FILES = ("config.json", "history.csv", "best.keras", "last.keras", "state.json", "metrics.json", "logs")
 
@@ -54,7 +58,11 @@ def test_one_epoch_on_192_images_makes_a_run_directory(name, small_fer, tmp_path
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == name and config["limit"] == 192
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == f"test accuracy={metrics['accuracy']:.4f} macro_f1={metrics['macro_f1']:.4f}"
+    # --limit also cut the test split: the line says so
+    assert (
+        last
+        == f"test (a --limit subset of 48 images) accuracy={metrics['accuracy']:.4f} macro_f1={metrics['macro_f1']:.4f}"
+    )
 
 
 class InterruptAt(keras.callbacks.Callback):
@@ -85,7 +93,8 @@ def _config(data, out, **kw) -> TrainConfig:
         deterministic=True,
         export=False,
         verbose=0,
-        model_options={"width": 0.5, "depth": 0.34},  # one block per stage: tracing is most of these runs' time
+        width=0.5,
+        depth=0.34,  # one block per stage: tracing is most of these runs' time
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -137,7 +146,7 @@ def test_ema_is_what_validation_and_checkpoints_see_and_resumes_exactly(small_fe
         np.testing.assert_allclose(saved.numpy(), expected, atol=1e-5, err_msg=saved.path)
     assert not np.allclose(last.trainable_weights[0].numpy(), recorder.steps[-1][0], atol=1e-4)
     # its BatchNorm statistics were recomputed for the average, not left from the training weights
-    splits = load_run_splits(_config(small_fer, tmp_path / "straight"))
+    splits = load_config_splits(_config(small_fer, tmp_path / "straight"))
     recalibrated = keras.saving.load_model(tmp_path / "straight" / "last.keras")
     assert ema_calibration(_config(small_fer, tmp_path / "x", ema=momentum), splits.train.images)(recalibrated) > 0
     for saved, again in zip(last.non_trainable_weights, recalibrated.non_trainable_weights):
@@ -156,7 +165,8 @@ def test_ema_is_what_validation_and_checkpoints_see_and_resumes_exactly(small_fe
 
 
 def test_final_line_gives_the_whole_runs_time_and_this_calls_share_of_it(tmp_path):
-    from fer_keras.training.loop import RunResult, run_minutes
+    from fer_keras.train import run_minutes
+    from fer_keras.training.loop import RunResult
 
     def result(seconds, total):
         return RunResult(tmp_path, {}, None, 0.5, seconds, total)
@@ -177,7 +187,8 @@ def test_staged_fine_tuning_and_class_balancing_run(small_fer, tmp_path):
             balance="weights",
             augment="light",
             deterministic=False,
-            model_options={},
+            width=None,
+            depth=None,
             schedule="plateau",
             optimizer="sgd",
         )
@@ -197,7 +208,7 @@ def _error_of(argv, capsys) -> str:
 
 
 def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
-    assert "unknown model 'resnet50'" in _error_of(["--model", "resnet50", "--data", str(small_fer)], capsys)
+    assert "--model: invalid choice: 'resnet50'" in _error_of(["--model", "resnet50", "--data", str(small_fer)], capsys)
     for option, value, message in [
         ("--warmup-epochs", "-1", "--warmup-epochs must be 0 or more"),
         ("--limit", "-5", "--limit must be 0 (all images) or more"),
@@ -231,7 +242,7 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
 
 
 def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
-    from fer_keras.training.loop import build_parser, resume_config
+    from fer_keras.train import build_parser, config_from_args
 
     run = tmp_path / "run"
     run.mkdir()
@@ -239,9 +250,9 @@ def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
     (run / "config.json").write_text(saved.to_json())
 
     def resumed(*argv):
-        return resume_config(build_parser().parse_args(["--resume", "--out", str(run), *argv]))
+        return config_from_args(build_parser().parse_args(["--resume", "--out", str(run), *argv]))
 
-    # without --epochs the run keeps its 70 (it used to fall back to the default 30 and stop early)
+    # without --epochs the run keeps its 70, not the default 30 (which would stop it early)
     assert resumed().epochs == 70
     assert resumed("--epochs", "80").epochs == 80
     assert resumed("--quiet").verbose == 0
@@ -252,20 +263,21 @@ def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
 
 
 def test_help_shows_real_defaults_only():
-    from fer_keras.training.loop import build_parser
+    from fer_keras.train import build_parser
 
     text = " ".join(build_parser().format_help().split())  # argparse wraps lines
     assert "(default: None)" not in text and "(default: )" not in text and "(default: False)" not in text
     assert "--lr LEARNING_RATE peak learning rate (default: 0.002)" in text
-    assert "epochs to train (default: 30 for a new run; on --resume the saved run's" in text
+    assert "epochs to train; --resume keeps the saved run's unless given (default: 30)" in text
 
 
 def test_split_seed_fixes_the_validation_images_while_seed_varies(small_fer):
-    from fer_keras.training.loop import build_parser, config_from_args, load_run_splits
+    from fer_keras.runs import load_config_splits
+    from fer_keras.train import build_parser, config_from_args
 
     def val_names(argv):
         config = config_from_args(build_parser().parse_args(["--data", str(small_fer), *argv]))
-        return sorted(load_run_splits(config).val.names)
+        return sorted(load_config_splits(config).val.names)
 
     seed0, seed1 = val_names(["--seed", "0"]), val_names(["--seed", "1"])
     assert seed0 != seed1  # by default --seed also draws the split (the shipped runs did)
@@ -277,7 +289,7 @@ def test_sigterm_is_a_clean_interrupt_held_back_while_a_checkpoint_is_written():
     import os
     import signal
 
-    from fer_keras.training.loop import Interrupts
+    from fer_keras.training.callbacks import Interrupts
 
     with pytest.raises(KeyboardInterrupt), Interrupts():
         os.kill(os.getpid(), signal.SIGTERM)
@@ -296,7 +308,7 @@ def test_sigterm_is_a_clean_interrupt_held_back_while_a_checkpoint_is_written():
 
 
 def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
-    from fer_keras.training.loop import drop_unfinished_history
+    from fer_keras.training.callbacks import drop_unfinished_history
 
     history = tmp_path / "history.csv"
     history.write_bytes(b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7,0.3\r\n2,1.6,0.35\r\n")  # as CSVLogger writes
@@ -310,7 +322,7 @@ def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
 def _drive_patience(run_dir, epochs, val_f1, counters=None):
     """Feed val macro-F1 values to a plateau + early-stopping run's callbacks, as ``fit`` would;
     return the epoch it stopped at (or None) and the learning rate it ended with."""
-    from fer_keras.training.loop import ResumeCheckpoint, make_callbacks
+    from fer_keras.training.callbacks import ResumeCheckpoint, make_callbacks
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
@@ -373,7 +385,7 @@ def test_resume_of_an_early_stopped_run_trains_on_only_when_given_more_epochs(sm
     assert json.loads((run / "state.json").read_text())["stopped_early"] is True
     capsys.readouterr()
     again = train(config, resume=True)
-    assert again.history["epoch"] == [0, 1]  # it used to train on here, as if interrupted
+    assert again.history["epoch"] == [0, 1]  # a finished run is not trained on, as if it had been interrupted
     assert "early stopping ended this run at epoch 2 of 4: nothing to resume" in capsys.readouterr().out
     assert again.test_metrics is not None and again.best_val_f1 == pytest.approx(0.30)
 

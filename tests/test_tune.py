@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_keras.training.search import FerHyperModel, main
+from fer_keras.training.search import TrainingRunTuner
+from fer_keras.tune import main
 
 SPACE = Path(__file__).resolve().parents[1] / "tuning" / "mobilenetv2.json"
 
@@ -40,21 +41,21 @@ def _argv(data, out, trials=2, extra=(), limit=256, space=SPACE):
 @pytest.mark.slow
 def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, capsys, monkeypatch):
     out = tmp_path / "search"
-    original_fit = FerHyperModel.fit
+    original_run_trial = TrainingRunTuner.run_trial
     calls = {"n": 0}
 
-    def interrupted_second_trial(self, hp, model, *args, **kwargs):
+    def interrupted_second_trial(self, trial, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # Ctrl-C during trial 2
-        return original_fit(self, hp, model, *args, **kwargs)
+        return original_run_trial(self, trial, *args, **kwargs)
 
-    monkeypatch.setattr(FerHyperModel, "fit", interrupted_second_trial)
+    monkeypatch.setattr(TrainingRunTuner, "run_trial", interrupted_second_trial)
     assert main(_argv(small_fer, out)) == 130
     first = json.loads(next(out.glob("search/trial_*/trial.json")).read_text())
     assert first["status"] == "COMPLETED"
 
-    monkeypatch.setattr(FerHyperModel, "fit", original_fit)
+    monkeypatch.setattr(TrainingRunTuner, "run_trial", original_run_trial)
     assert main(_argv(small_fer, out)) == 0  # the same command continues
     table = pd.read_csv(out / "trials.csv")
     assert len(table) == 2 and (table["status"] == "COMPLETED").all()
@@ -66,6 +67,15 @@ def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, c
     best = json.loads((out / "best_hyperparameters.json").read_text())
     assert best["val_macro_f1"] == pytest.approx(table["val_macro_f1"].max())
     assert (out / "trials.md").read_text().startswith("| trial | status | val_macro_f1 |")
+    # each trial is an ordinary training run with the trial's hyper-parameters
+    trial_dirs = {int(p.name): p for p in (out / "trials").iterdir()}
+    assert sorted(trial_dirs) == sorted(table["trial"])
+    for _, row in table.iterrows():
+        config = json.loads((trial_dirs[int(row["trial"])] / "config.json").read_text())
+        assert config["optimizer"] == row["optimizer"] and config["learning_rate"] == pytest.approx(
+            row["learning_rate"]
+        )
+        assert config["epochs"] == 1 and config["limit"] == 256
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("trials=2 completed=2 best_val_macro_f1=")
 
     # continuing with another budget would mix trials of different budgets in one table
@@ -86,8 +96,8 @@ def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     )
     table = pd.read_csv(out / "trials.csv")
     assert sorted(table["trial"]) == [0, 1, 2] and (table["status"] == "COMPLETED").all()
-    runs = [p for p in (out / "tensorboard").iterdir() if p.is_dir()]
-    assert len(runs) == 3  # one TensorBoard log directory per trial: each ran exactly once
+    trials = [p for p in (out / "trials").iterdir() if p.is_dir()]
+    assert len(trials) == 3 and all((p / "logs").is_dir() for p in trials)  # one run per trial: each ran once
 
 
 @pytest.mark.parametrize(
@@ -96,7 +106,9 @@ def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
         ("{not json", "malformed search space"),
         ('{"hyperparameters": {"learning_rate": {"type": "float", "min": 0.1, "max": 0.01}}}', "empty range"),
         ('{"hyperparameters": {"optimizer": {"type": "choice", "values": []}}}', "non-empty 'values'"),
-        ('{"hyperparameters": {"colour": {"type": "choice", "values": [1]}}}', "not a training setting"),
+        ('{"hyperparameters": {"colour": {"type": "choice", "values": [1]}}}', "'colour' is not a training option"),
+        ('{"hyperparameters": {"epochs": {"type": "int", "min": 1, "max": 5}}}', "'epochs' is not searchable"),
+        ('{"fixed": {"data": "x"}, "hyperparameters": {}}', "'data' is not searchable"),
         ('{"fixed": {}}', "needs a 'hyperparameters' mapping"),
     ],
 )
@@ -110,7 +122,7 @@ def test_bad_search_space(content, message, tmp_path, capsys):
 
 def test_unknown_tuner(tmp_path, capsys):
     assert main(["--space", str(SPACE), "--tuner", "grid", "--out", str(tmp_path / "o")]) == 2
-    assert "unknown --tuner 'grid'" in capsys.readouterr().err
+    assert "invalid choice: 'grid'" in capsys.readouterr().err
 
 
 def test_missing_data_is_one_line_and_leaves_no_search_directory(tmp_path, capsys):
@@ -119,3 +131,20 @@ def test_missing_data_is_one_line_and_leaves_no_search_directory(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert "download FER2013" in err and "\n" not in err
     assert not out.exists()
+
+
+def test_every_tunable_option_reaches_the_trial_config(tmp_path):
+    """A space may set schedules, EMA, distillation and early stopping: they reach the run's config."""
+    from fer_keras.training.config import TUNABLE, TrainConfig
+    from fer_keras.training.search import load_space, trial_config
+
+    space = tmp_path / "space.json"
+    fixed = {"schedule": "plateau", "ema": 0.99, "teacher": "t.keras", "early_stopping": 3}
+    space.write_text(
+        json.dumps({"fixed": fixed, "hyperparameters": {"dropout": {"type": "float", "min": 0, "max": 0.5}}})
+    )
+    loaded = load_space(space)
+    config = trial_config(TrainConfig(), {**loaded["fixed"], "dropout": 0.25, "tuner/epochs": 4})
+    assert (config.schedule, config.ema, config.teacher, config.early_stopping) == ("plateau", 0.99, "t.keras", 3)
+    assert config.model_options == {"dropout": 0.25}
+    assert set(fixed) <= TUNABLE and "epochs" not in TUNABLE and "data" not in TUNABLE

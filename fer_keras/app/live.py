@@ -44,11 +44,36 @@ PANEL_ROW = 17  # pixels per emotion in the per-class panel
 PANEL_NAME, PANEL_BAR, PANEL_VALUE = 68, 62, 34  # column widths: full name, bar, percentage
 
 
-def _panel(frame: np.ndarray, face: Face, x: int, y: int) -> None:
+def _panel_size() -> tuple[int, int]:
+    return PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8, PANEL_ROW * len(EMOTIONS) + 6
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _panel_place(frame: np.ndarray, box, taken: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """Where a face's panel goes: right of the face, else left, below or above, whichever covers
+    the least of the faces, labels and panels already drawn; always inside the frame."""
+    width, height = _panel_size()
+    frame_h, frame_w = frame.shape[:2]
+    candidates = [
+        (box.x + box.w + 6, box.y),
+        (box.x - width - 6, box.y),
+        (box.x, box.y + box.h + 6),
+        (box.x, box.y - height - 6),
+    ]
+    clipped = []
+    for x, y in candidates:
+        x, y = min(max(x, 0), max(frame_w - width, 0)), min(max(y, 0), max(frame_h - height, 0))
+        clipped.append((x, y, x + width, y + height))
+    return min(clipped, key=lambda rect: sum(_overlap(rect, other) for other in taken))  # first of equals
+
+
+def _panel(frame: np.ndarray, face: Face, rect: tuple[int, int, int, int]) -> None:
     """A dark panel listing every emotion: full name, a bar in the emotion's colour, its percentage."""
-    width, height = PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8, PANEL_ROW * len(EMOTIONS) + 6
-    y = min(max(y, 0), max(frame.shape[0] - height, 0))
-    x0, y0, x1, y1 = x, y, min(x + width, frame.shape[1]), min(y + height, frame.shape[0])
+    x0, y0 = rect[0], rect[1]
+    x1, y1 = min(rect[2], frame.shape[1]), min(rect[3], frame.shape[0])
     if x1 <= x0 or y1 <= y0:
         return
     frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * 0.25).astype(frame.dtype)  # darken: text stays readable
@@ -65,7 +90,7 @@ def _panel(frame: np.ndarray, face: Face, x: int, y: int) -> None:
 
 def draw(frame: np.ndarray, faces: list[Face], fps: float | None = None) -> np.ndarray:
     """Box, label with confidence and a per-class panel beside each face; FPS in the corner."""
-    panel_width = PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8
+    taken = [(f.box.x, f.box.y, f.box.x + f.box.w, f.box.y + f.box.h) for f in faces]
     for face in faces:
         b, color = face.box, COLORS[face.label]
         cv2.rectangle(frame, (b.x, b.y), (b.x + b.w, b.y + b.h), color, 2)
@@ -74,8 +99,11 @@ def draw(frame: np.ndarray, faces: list[Face], fps: float | None = None) -> np.n
         y = max(b.y - 6, th + 6)
         cv2.rectangle(frame, (b.x, y - th - 6), (b.x + tw + 6, y + 3), color, -1)
         cv2.putText(frame, text, (b.x + 3, y - 2), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
-        right = b.x + b.w + 6
-        _panel(frame, face, right if right + panel_width <= frame.shape[1] else max(b.x - panel_width - 6, 0), b.y)
+        taken.append((b.x, y - th - 6, b.x + tw + 6, y + 3))
+    for face in sorted(faces, key=lambda f: f.box.x):  # left to right: each panel sees those placed before
+        rect = _panel_place(frame, face.box, taken)
+        _panel(frame, face, rect)
+        taken.append(rect)
     if fps is not None:
         cv2.putText(frame, f"{fps:5.1f} FPS", (8, 22), FONT, 0.6, (0, 255, 0), 2, cv2.LINE_AA)
     return frame

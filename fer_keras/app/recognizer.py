@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fer_keras.app.capture import open_source
 from fer_keras.app.detect import DETECTORS, FaceBox, face_crop, make_detector
 from fer_keras.app.track import FaceTracker
 from fer_keras.contract import CROP_SIZE, EMOTIONS, NUM_CLASSES
@@ -167,8 +168,6 @@ class EmotionRecognizer:
 
     def video(self, source: str | int = 0, max_frames: int = 0) -> Iterator[VideoFrame]:
         """The tracked faces of each frame of a video file or camera (an index such as 0)."""
-        from fer_keras.app.live import open_source
-
         self.reset()
         with open_source(str(source)) as stream:
             for index, (time_s, frame) in enumerate(stream):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
-from fer_keras.cli import cli_main
+from fer_keras.cli import CommandParser, cli_main
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fer_keras.data", description=__doc__)
+    parser = CommandParser(prog="python -m fer_keras.data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="print counts per split and class and the duplicate report")
     inspect.add_argument(

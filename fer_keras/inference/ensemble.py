@@ -3,8 +3,6 @@
 The file takes the raw 48x48 crop and gives the mean of the members' 7 probabilities, so it can
 be evaluated (``fer_keras.evaluate --model FILE``), exported, or used as a distillation teacher
 (``fer_keras.train --teacher FILE``): a larger model "trained once" from models already trained.
-With ``--data`` each member and the ensemble are scored on the validation split of the first
-member's run (or the training defaults), never on the test split.
 """
 
 from __future__ import annotations
@@ -29,18 +27,3 @@ def build_ensemble(members: list[str | Path], out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     return out
-
-
-def score_members(members: list[str | Path], ensemble: Path, data: str | Path) -> list[str]:
-    """One line per member and for the ensemble: accuracy and macro-F1 on the validation split."""
-    from fer_keras.inference.export import keras_source
-    from fer_keras.inference.predictor import load_predictor, predict
-    from fer_keras.reporting.metrics import classification_metrics, summary_line
-    from fer_keras.runs import select_split
-
-    faces = select_split(data, "val", keras_source(members[0]))
-    lines = []
-    for path in [*members, ensemble]:
-        metrics = classification_metrics(faces.labels, predict(load_predictor(keras_source(path)), faces.images))
-        lines.append(f"{path}: val {summary_line(metrics)}")
-    return lines

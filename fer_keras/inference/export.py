@@ -18,17 +18,13 @@ import tensorflow as tf
 from fer_keras.contract import CROP_SHAPE, CROP_SIZE
 from fer_keras.data.loading import stratified_subset
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.inference.predictor import FORMATS, QUANTIZE, load_predictor, predict, resolve_model_path
-from fer_keras.reporting.metrics import classification_metrics
+from fer_keras.inference.predictor import FORMATS, QUANTIZE, keras_file_of, resolve_model_path
 from fer_keras.runs import select_split
 
 
 def keras_source(path: str | Path | None) -> Path:
-    """The ``.keras`` file behind a run directory (its best checkpoint) or the file itself."""
-    source = resolve_model_path(path)
-    if source.name == "saved_model" and (source.parent / "best.keras").exists():
-        return source.parent / "best.keras"
-    return source
+    """The ``.keras`` file behind a model (``keras_file_of``), else the model path itself."""
+    return keras_file_of(path) or resolve_model_path(path)
 
 
 def load_keras_model(path: str | Path | None) -> keras.Model:
@@ -143,14 +139,3 @@ def export(
     else:
         to_onnx(model, target)
     return target
-
-
-def compare_on_test(reference: str | Path, exported: Path, data: str | Path) -> tuple[dict, dict]:
-    """Metrics of the float model and of the export on the test split."""
-    test = select_split(data, "test")
-    if len(test) == 0:
-        raise FerKerasError(f"{data} has no test split to compare on")
-    before, after = (
-        classification_metrics(test.labels, predict(load_predictor(p), test.images)) for p in (reference, exported)
-    )
-    return before, after

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_keras import runs
 from fer_keras.contract import CROP_SHAPE, EMOTIONS, NUM_CLASSES
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.runs import RunDir
@@ -229,6 +230,19 @@ def resolve_model_path(path: str | Path | None) -> Path:
     if path.is_dir() and run.is_run and not (path / "saved_model.pb").exists():
         return run.model_file()
     return path
+
+
+def keras_file_of(path: str | Path | None) -> Path | None:
+    """The ``.keras`` file behind a model: the file itself, its run's best checkpoint, or the
+    ``.keras`` file beside a SavedModel folder (as ``saved_models/`` ships them); None if none."""
+    path = resolve_model_path(path)
+    if path.suffix == ".keras":
+        return path
+    run = RunDir.containing(path)
+    candidates = [run.file(runs.BEST)] if run else []
+    if path.is_dir():
+        candidates.append(path.with_suffix(".keras"))
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def load_predictor(path: str | Path | None = None) -> EmotionPredictor:

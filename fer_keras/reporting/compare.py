@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fer_keras.contract import EMOTIONS
 from fer_keras.errors import FerKerasError
+from fer_keras.training.config import TrainConfig
 
 KEY_OPTIONS = (
     "optimizer",
@@ -39,7 +40,7 @@ def run_row(run: Path) -> dict:
     options = ", ".join(f"{k}={config[k]}" for k in KEY_OPTIONS if k in config)
     options += "".join(f", {k}={config[k]}" for k in OVERRIDES if config.get(k) is not None)
     options += "".join(f", {k}={config[k]}" for k in SWITCHES if config.get(k))
-    extra = config.get("model_options") or {}
+    extra = TrainConfig.from_dict(config).model_options
     if extra:
         options += ", " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
     if config.get("split_seed") is not None:

@@ -13,22 +13,16 @@ import numpy as np
 
 from fer_keras.contract import EMOTIONS, TTA_MODES
 from fer_keras.errors import FerKerasError
-from fer_keras.inference.predictor import load_predictor, predict, resolve_model_path
-from fer_keras.reporting.metrics import classification_metrics
+from fer_keras.inference.export import keras_source, load_keras_model
+from fer_keras.inference.predictor import keras_file_of, load_predictor, predict, resolve_model_path
+from fer_keras.reporting.metrics import classification_metrics, summary_line
 from fer_keras.runs import select_split, val_split_of
 
 
 def keras_model_for_explain(path: Path):
     """The .keras model behind any artefact (for Grad-CAM / t-SNE), or None if there is none."""
-    import keras
-
-    candidates = [path] if path.suffix == ".keras" else []
-    if path.is_dir():
-        candidates += [path.with_suffix(".keras"), path.parent / "best.keras", path / "best.keras"]
-    for candidate in candidates:
-        if candidate.is_file() and candidate.suffix == ".keras":
-            return keras.saving.load_model(candidate)
-    return None
+    source = keras_file_of(path)
+    return load_keras_model(source) if source else None
 
 
 def evaluate(
@@ -122,3 +116,24 @@ def report_markdown(metrics: dict, explained: bool) -> str:
     else:
         lines += ["Grad-CAM and t-SNE need the Keras model (.keras); this artefact has none beside it.", ""]
     return "\n".join(lines)
+
+
+def compare_on_test(reference: str | Path, exported: Path, data: str | Path) -> tuple[dict, dict]:
+    """Metrics of the float model and of the export on the test split."""
+    test = select_split(data, "test")
+    if len(test) == 0:
+        raise FerKerasError(f"{data} has no test split to compare on")
+    before, after = (
+        classification_metrics(test.labels, predict(load_predictor(p), test.images)) for p in (reference, exported)
+    )
+    return before, after
+
+
+def score_members(members: list[str | Path], ensemble: Path, data: str | Path) -> list[str]:
+    """One line per member and for the ensemble: accuracy and macro-F1 on the validation split."""
+    faces = select_split(data, "val", keras_source(members[0]))
+    lines = []
+    for path in [*members, ensemble]:
+        metrics = classification_metrics(faces.labels, predict(load_predictor(keras_source(path)), faces.images))
+        lines.append(f"{path}: val {summary_line(metrics)}")
+    return lines

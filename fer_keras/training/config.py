@@ -81,7 +81,9 @@ class TrainConfig:
     )
     out: str = option("", "run directory (default: runs/<model>-<time>)", "run", tunable=False)
     # optimisation
-    epochs: int = option(30, "epochs to train", "optimisation", tunable=False)
+    epochs: int = option(
+        30, "epochs to train; --resume keeps the saved run's unless given", "optimisation", tunable=False
+    )
     batch_size: int = option(64, "images per training step", "optimisation")
     optimizer: str = option("adamw", "optimizer", "optimisation", choices=OPTIMIZERS)
     learning_rate: float = option(2e-3, "peak learning rate", "optimisation", aliases=("--lr",))

@@ -7,7 +7,6 @@ default is in ``fer_keras.training.config.TrainConfig``; ``python -m fer_keras.t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -190,7 +189,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         tf.config.experimental.enable_op_determinism()
     set_precision(config.precision)
 
-    splits = runs.load_config_splits(dataclasses.asdict(config))
+    splits = runs.load_config_splits(config)
     if config.verbose:
         print(f"data: {splits.summary()} (hash {splits.data_hash[:12]})", flush=True)
     augment = augment_config(config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix)

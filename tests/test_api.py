@@ -1,0 +1,114 @@
+"""The public Python API: ``from fer_keras import EmotionRecognizer``, on real photos, crops and videos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_keras import EMOTIONS, EmotionRecognizer, FerKerasError
+from fer_keras.app.synthetic import make_face_video
+from fer_keras.data.loading import load_faces
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return EmotionRecognizer()  # the shipped model and the BlazeFace detector
+
+
+@pytest.mark.smoke
+def test_analyze_takes_a_path_an_array_a_grayscale_array_and_a_pil_image(shipped):
+    from PIL import Image
+
+    bgr = cv2.imread(str(SAMPLE))
+    inputs = {
+        "path": str(SAMPLE),
+        "pathlib": SAMPLE,
+        "bgr": bgr,
+        "gray": cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+        "bgra": cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
+        "pil": Image.open(SAMPLE),
+    }
+    results = {name: shipped.analyze(image) for name, image in inputs.items()}
+    for name, faces in results.items():
+        assert [f.label for f in faces] == ["happy"], name
+    face = results["path"][0]
+    assert face.confidence == max(face.probs.values()) and list(face.probs) == list(EMOTIONS)
+    assert abs(sum(face.probs.values()) - 1) < 1e-3
+    assert 0 < face.box.w < bgr.shape[1] and face.box.x >= 0
+    # the array and PIL inputs are the same pixels as the file: the same answer
+    assert results["bgr"][0].probs == face.probs and results["pil"][0].probs == pytest.approx(face.probs, abs=1e-6)
+
+
+def test_face_json_is_the_live_apps_schema(shipped, capsys):
+    from fer_keras.live import main
+
+    assert main(["--source", str(SAMPLE), "--detector", "dnn", "--no-display"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert shipped.analyze(SAMPLE)[0].to_dict() == printed
+
+
+def test_classify_takes_48x48_crops(small_fer, small_model_file):
+    recognizer = EmotionRecognizer(small_model_file, detector="haar")
+    faces = load_faces(small_fer / "test")
+    emotions = recognizer.classify(faces.images[:5])
+    assert len(emotions) == 5 and all(e.label in EMOTIONS for e in emotions)
+    again = recognizer.classify(faces.images[:5, :, :, None])  # (N, 48, 48, 1) works too
+    assert [e.probs for e in again] == [e.probs for e in emotions]
+    assert recognizer.classify(faces.images[0])[0].probs == emotions[0].probs  # one crop
+    with pytest.raises(FerKerasError, match=r"crops must be \(N, 48, 48\)"):
+        recognizer.classify(np.zeros((2, 64, 64), np.uint8))
+
+
+def test_video_yields_tracked_faces_per_frame(small_fer, small_model_file, tmp_path):
+    video, truth = tmp_path / "faces.mp4", tmp_path / "truth.csv"
+    make_face_video(load_faces(small_fer / "test"), video, truth, frames=12, seed=1)
+    recognizer = EmotionRecognizer(small_model_file, detector="dnn")
+    frames = list(recognizer.video(video))
+    assert [f.index for f in frames] == list(range(12))
+    assert frames[1].time_s > frames[0].time_s == 0
+    ids = {face.face_id for frame in frames for face in frame.faces}
+    assert ids and len(ids) <= 4  # the same faces keep their ids across frames
+    assert len(list(recognizer.video(video, max_frames=3))) == 3
+
+
+@pytest.mark.parametrize(
+    "image,message",
+    [
+        ("no/such/photo.jpg", "does not exist"),
+        (np.zeros((40, 40, 3), np.float32), "must be uint8"),
+        (np.zeros((4, 40, 40, 3), np.uint8), "must be (H, W) grayscale or (H, W, 3) BGR"),
+    ],
+)
+def test_bad_images_are_one_line_errors(small_model_file, image, message):
+    recognizer = EmotionRecognizer(small_model_file, detector="haar")
+    with pytest.raises(FerKerasError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        recognizer.analyze(image)
+
+
+def test_a_file_that_is_not_an_image(tmp_path, small_model_file):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    with pytest.raises(FerKerasError, match="cannot read image"):
+        EmotionRecognizer(small_model_file, detector="haar").analyze(text)
+
+
+def test_bad_options(small_model_file):
+    with pytest.raises(FerKerasError, match="unknown detector 'yolo'"):
+        EmotionRecognizer(small_model_file, detector="yolo")
+    with pytest.raises(FerKerasError, match="smoothing"):
+        EmotionRecognizer(small_model_file, detector="haar", smoothing=1.0)
+
+
+def test_importing_the_package_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, fer_keras; assert 'tensorflow' not in sys.modules; print(fer_keras.__all__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "EmotionRecognizer" in done.stdout, done.stderr

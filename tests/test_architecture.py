@@ -1,0 +1,132 @@
+"""The package's shape: imports run one way (no cycle, counting imports inside functions), lower
+layers never import upper ones, commands answer --help at once without TensorFlow."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "fer_keras"
+COMMANDS = ("train", "evaluate", "tune", "live", "export", "compare", "significance", "model_card", "ensemble")
+# Layer of each part of the package: a module may import its own layer and those below it.
+LAYERS = {
+    "errors": 0,
+    "contract": 1,
+    "data": 2,
+    "models": 2,
+    "runs": 3,
+    "inference": 4,
+    "training": 5,
+    "reporting": 5,
+    "app": 5,
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every fer_keras module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fer_keras"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("fer_keras"))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.get(parts[1]) if len(parts) > 1 else None
+
+
+def test_no_import_cycle():
+    graph = import_graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
+    """The check above can fail: a module importing its importer is reported."""
+    graph = {"a": {"b"}, "b": {"a"}}
+    monkeypatch.setitem(globals(), "import_graph", lambda: graph)
+    with pytest.raises(pytest.fail.Exception, match="import cycle"):
+        test_no_import_cycle()
+
+
+def test_lower_layers_never_import_upper_ones():
+    wrong = []
+    for module, imported in import_graph().items():
+        if module.endswith("__main__") or layer(module) is None:
+            continue  # command modules sit on top and may import anything
+        for target in imported:
+            if layer(target) is None and target != "fer_keras":
+                wrong.append(f"{module} imports the command module {target}")
+            elif layer(target) is not None and layer(target) > layer(module):
+                wrong.append(f"{module} (layer {layer(module)}) imports {target} (layer {layer(target)})")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_modules_are_thin(command):
+    """A command parses, calls the library and prints: it defines no library code of its own."""
+    tree = ast.parse((PACKAGE / f"{command}.py").read_text())
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert not classes
+    top_imports = {
+        alias.name.split(".")[0]
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+    }
+    assert not top_imports & {"tensorflow", "keras", "keras_tuner", "cv2", "sklearn"}
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "data"])
+def test_help_answers_at_once_without_tensorflow(command):
+    code = (
+        "import sys, runpy; sys.argv = ['x', '--help']\n"
+        f"try: runpy.run_module('fer_keras.{command}', run_name='__main__')\n"
+        "except SystemExit as e: assert e.code == 0, e.code\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m fer_keras" in done.stdout and not done.stderr
+    assert seconds < 10  # generous: a loaded CI machine; TensorFlow alone takes longer than this to import
+
+
+def test_every_option_has_help():
+    from fer_keras.train import build_parser
+
+    for action in build_parser()._actions:
+        assert action.help, action.option_strings
