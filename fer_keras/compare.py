@@ -6,16 +6,21 @@ from each run's ``metrics.json``.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from fer_keras.cli import cli_main, command_parser
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = command_parser("compare", "Print a markdown table of training runs, best validation macro-F1 first.")
     p.add_argument("runs", nargs="+", type=Path, help="run directories made by fer_keras.train")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from fer_keras.reporting.compare import markdown_table
 
     print(markdown_table(args.runs))

@@ -7,16 +7,22 @@ the validation split of the first member's run, never on the test split.
 
 from __future__ import annotations
 
+import argparse
+
 from fer_keras.cli import cli_main, command_parser
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = command_parser("ensemble", "Average trained models into one .keras file.")
     p.add_argument("members", nargs="+", help=".keras files or run directories (two or more)")
     p.add_argument("--out", required=True, help="the ensemble's .keras file")
     p.add_argument("--data", default=None, help="also score members and ensemble on the validation split")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from fer_keras.inference.ensemble import build_ensemble
     from fer_keras.reporting.evaluation import score_members
 

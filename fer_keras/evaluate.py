@@ -6,13 +6,15 @@ Writes ``metrics.json``, confusion-matrix, reliability, mistakes, Grad-CAM and t
 
 from __future__ import annotations
 
+import argparse
+
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import EMOTIONS, TTA_MODES
+from fer_keras.data.loading import check_data_path
 from fer_keras.inference.predictor import MODEL_HELP
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = command_parser("evaluate", "Score a model on a dataset split: metrics, figures and a report.")
     p.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the shipped model)")
     p.add_argument("--data", default=None, help="dataset root or a <class>/ folder (default: $FER_KERAS_DATA)")
@@ -29,14 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation views to average")
     p.add_argument("--out", default="eval", help="folder for metrics.json, figures and report.md")
     p.add_argument("--no-explain", action="store_true", help="skip Grad-CAM and t-SNE")
-    args = p.parse_args(argv)
-    from fer_keras.data.loading import default_data_path
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data = check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.reporting.evaluation import evaluate
     from fer_keras.reporting.metrics import summary_line
 
     metrics = evaluate(
         args.model,
-        args.data or default_data_path(),
+        data,
         args.out,
         args.split,
         args.tta,

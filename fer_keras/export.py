@@ -7,19 +7,28 @@ scored on the test split next to the float model. int8 calibrates on training im
 
 from __future__ import annotations
 
+import argparse
+
 from fer_keras.cli import cli_main, command_parser
+from fer_keras.data.loading import check_data_path
 from fer_keras.inference.predictor import FORMATS, QUANTIZE
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = command_parser("export", "Export a trained model to SavedModel, .keras, TFLite or ONNX.")
     p.add_argument("--model", default=None, help=".keras file or run directory (default: the shipped model)")
     p.add_argument("--format", choices=FORMATS, required=True, help="artefact to write")
     p.add_argument("--quantize", choices=QUANTIZE, default="none", help="TFLite weights (int8 needs --data)")
     p.add_argument("--out", default=None, help="output path (default: beside the model)")
     p.add_argument("--data", default=None, help="dataset: int8 calibration (train) and the accuracy check (test)")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.data:
+        check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.inference.export import export, keras_source
     from fer_keras.inference.predictor import shipped_model
     from fer_keras.reporting.evaluation import compare_on_test

@@ -7,15 +7,16 @@ data hash, parameters, FLOPs, validation and test figures and batch-1 latency pe
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import TTA_MODES
+from fer_keras.data.loading import check_data_path
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = command_parser("model_card", "Export, score and describe a run's best checkpoint as a shipped model.")
     p.add_argument("--run", required=True, type=Path, help="finished run directory (best.keras, config.json)")
     p.add_argument("--name", required=True, help="file stem of the shipped model, e.g. mobilenetv2")
@@ -23,7 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="saved_models", type=Path, help="folder for the model files and the card")
     p.add_argument("--tta", choices=TTA_MODES, default="none", help="views to average inside the shipped graph")
     p.add_argument("--latency-repeats", type=int, default=300, help="timed batch-1 calls per format (median)")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.inference.predictor import limit_tf_threads
     from fer_keras.reporting.model_card import ship
 

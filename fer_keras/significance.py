@@ -7,13 +7,15 @@ interval for accuracy and macro-F1, and the share of resamples where B is ahead.
 
 from __future__ import annotations
 
+import argparse
+
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import TTA_MODES
+from fer_keras.data.loading import check_data_path
 from fer_keras.errors import FerKerasError
 
 
-@cli_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = command_parser("significance", "Paired bootstrap of model B against model A on the same images.")
     p.add_argument("model_a", help="baseline: run dir, .keras, SavedModel dir, .tflite or .onnx")
     p.add_argument("model_b", help="challenger, same kinds")
@@ -28,16 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation views to average")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the images")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.resamples < 100:
         raise FerKerasError("--resamples must be 100 or more")
-    from fer_keras.data.loading import default_data_path
+    data = check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.reporting.significance import compare_models, format_result
 
     result = compare_models(
         args.model_a,
         args.model_b,
-        args.data or default_data_path(),
+        data,
         args.split,
         args.tta,
         args.resamples,

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from fer_keras.cli import cli_main, command_parser
+from fer_keras.data.loading import check_data_path
 from fer_keras.errors import FerKerasError
 from fer_keras.training.config import TrainConfig, add_arguments, flag, given_options
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     config.validate()
+    check_data_path(config.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.reporting.metrics import summary_line
     from fer_keras.training.loop import resolve_run_dir, train
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from fer_keras.cli import cli_main, command_parser
+from fer_keras.data.loading import check_data_path
 
 TUNERS = ("random", "bayesian", "hyperband")  # checked again by the search itself
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    data = check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.training.search import SearchSpec, launch_workers, load_space, run_search
 
     load_space(args.space)  # fail before starting processes
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         space=args.space,
         out=args.out,
         model=args.model,
-        data=args.data or "",
+        data=str(data),
         tuner=args.tuner,
         max_trials=args.max_trials,
         epochs=args.epochs,

@@ -32,13 +32,18 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every fer_keras module a file imports, at the top or inside a function."""
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Every fer_keras module a file imports, at the top or inside a function.
+
+    ``from fer_keras.data import loading`` imports the submodule ``loading``; it counts as an
+    import of the package itself only when it takes a name defined there."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fer_keras"):
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules
+            found |= submodules
+            if len(submodules) < len(node.names):
+                found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("fer_keras"))
     return found
@@ -46,7 +51,8 @@ def imports_of(path: Path) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
+    names = set(modules)
+    return {name: {m for m in imports_of(path, names) if m in modules and m != name} for name, path in modules.items()}
 
 
 def layer(module: str) -> int | None:
@@ -125,8 +131,55 @@ def test_help_answers_at_once_without_tensorflow(command):
     assert seconds < 10  # generous: a loaded CI machine; TensorFlow alone takes longer than this to import
 
 
-def test_every_option_has_help():
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_has_help(command):
+    import importlib
+
+    parser = importlib.import_module(f"fer_keras.{command}").build_parser()
+    missing = [action.option_strings or action.dest for action in parser._actions if not action.help]
+    assert not missing
+
+
+@pytest.mark.parametrize("command", ["evaluate", "live", "significance"])
+def test_model_help_names_every_format(command):
+    import importlib
+
+    text = " ".join(importlib.import_module(f"fer_keras.{command}").build_parser().format_help().split())
+    for kind in ("run dir", ".keras", "SavedModel", ".tflite", ".onnx"):
+        assert kind in text, kind
+
+
+def test_limit_help_says_it_cuts_validation_and_test():
     from fer_keras.train import build_parser
 
-    for action in build_parser()._actions:
-        assert action.help, action.option_strings
+    text = " ".join(build_parser().format_help().split())
+    assert "N/4 of validation and of test" in text
+
+
+def test_a_missing_data_path_answers_before_tensorflow_loads(tmp_path):
+    code = (
+        "import sys\nfrom fer_keras.train import main\n"
+        f"assert main(['--data', {str(tmp_path / 'none')!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "does not exist; download FER2013" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_native_log_lines_are_filtered_from_a_commands_stderr():
+    """TensorFlow's absl-format lines go; the command's own messages stay, in order."""
+    code = (
+        "import os\nfrom fer_keras.cli import NativeLogFilter\n"
+        "f = NativeLogFilter()\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1796306625.974854   11274 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'error: the real message\\n')\n"
+        "os.write(2, b'E0000 00:00:1796305407.428541    5477 cuda_platform.cc:52] failed call to cuInit\\n')\n"
+        "import sys; print('python stderr', file=sys.stderr)\n"
+        "f.close()\n"
+        "os.write(2, b'after close\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stderr == "error: the real message\npython stderr\nafter close\n"

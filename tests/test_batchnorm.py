@@ -1,4 +1,4 @@
-"""``fer_keras.batchnorm``: BatchNorm statistics recomputed for the weights a model holds, on real crops."""
+"""``fer_keras.training.batchnorm``: BatchNorm statistics recomputed for the weights a model holds, on real crops."""
 
 from __future__ import annotations
 

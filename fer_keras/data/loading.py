@@ -30,6 +30,14 @@ def default_data_path() -> Path:
     return Path(os.environ.get(DATA_ENV, DEFAULT_DATA))
 
 
+def check_data_path(path: str | Path | None) -> Path:
+    """The dataset path (default: ``default_data_path``), checked before any slow work starts:
+    a missing path or an unknown layout is a one-line error at once."""
+    path = Path(path) if path else default_data_path()
+    detect_layout(path)
+    return path
+
+
 @dataclass
 class LoadReport:
     """What loading cost and where the arrays came from."""

@@ -1,6 +1,6 @@
 """Readers that turn a dataset on disk into FaceArrays: folders of images, the Kaggle CSV, FER+.
 
-Every reader maps class names through `fer_keras.labels`, so the label order is FER2013's
+Every reader maps class names through `fer_keras.contract`, so the label order is FER2013's
 whatever the folder order is, and every bad input is either a one-line FerKerasError naming the
 file or row, or (with ``on_error="skip"``) skipped and counted in ``FaceArrays.skipped``.
 """

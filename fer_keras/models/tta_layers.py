@@ -2,7 +2,7 @@
 
 ``flip``: the crop and its mirror image (2 network passes). ``crops``: five 48x48 crops of the
 crop reflect-padded by 4 pixels (centre and corners) and their mirror images (10 passes), the
-same views as ``fer_keras.tta.tta_views`` (``fer_keras.evaluate --tta``).
+same views as ``fer_keras.inference.tta.tta_views`` (``python -m fer_keras.evaluate --tta``).
 
 Built from stock Keras layers only (fixed 0/1 matrices mirror and pad the image axes, exactly),
 so a wrapped model still loads with ``safe_mode`` on and exports to SavedModel / TFLite / ONNX

@@ -86,7 +86,7 @@ class EMAWeights(keras.callbacks.SwapEMAWeights):
     BatchNormalization's moving statistics followed the training weights, not their average,
     which scored with them can collapse to one class (at ``--ema 0.998`` validation accuracy was
     0.168, a single class, for five epochs). So each time the average goes in at a new step,
-    ``calibration`` recomputes them for it (``fer_keras.batchnorm``); the training steps use
+    ``calibration`` recomputes them for it (``fer_keras.training.batchnorm``); the training steps use
     batch statistics and never read the moving ones."""
 
     def __init__(self, calibration: BatchNormCalibration | None = None, resumed: bool = False):
