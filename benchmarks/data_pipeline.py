@@ -19,7 +19,8 @@ from fer_keras.data.augment import augment_config
 from fer_keras.data.loading import LoadReport, load_faces, load_splits
 from fer_keras.data.pipeline import train_dataset
 from fer_keras.models import build
-from fer_keras.training.loop import TrainConfig, compile_model
+from fer_keras.training.config import TrainConfig
+from fer_keras.training.loop import compile_model
 
 
 def main() -> None:

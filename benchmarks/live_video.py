@@ -1,5 +1,5 @@
 """Live-app benchmark: a labelled 640x480 video of FER2013 test crops (two faces per frame),
-run headless through ``fer_keras.live``'s pipeline; prints FPS, per-stage ms, face recall and accuracy.
+run headless through the live app's ``EmotionRecognizer``; prints FPS, per-stage ms, face recall and accuracy.
 
     python benchmarks/live_video.py --data ../shared/data/fer2013 \\
         [--detector haar,dnn,mtcnn] [--model PATH,PATH] [--detect-every 1,2] [--frames 600]
@@ -16,28 +16,26 @@ import json
 import tempfile
 from pathlib import Path
 
-from fer_keras.app.detect import make_detector
-from fer_keras.app.live import EmotionPipeline, run_video
+from fer_keras.app.live import run_video
+from fer_keras.app.recognizer import EmotionRecognizer
 from fer_keras.app.synthetic import make_face_video, score_run
 from fer_keras.data.loading import load_splits
-from fer_keras.inference.predictor import limit_tf_threads, load_predictor
+from fer_keras.inference.predictor import limit_tf_threads
 
 COLUMNS = ["detector", "model", "detect_every", "frames", "fps", "detect", "preprocess", "infer", "draw"]
 COLUMNS += ["recall", "accuracy_end_to_end", "accuracy_detected", "false_positives"]
 
 
 def run_one(video: Path, truth: Path, model: str | None, detector_name: str, margin, detect_every: int) -> dict:
-    pipeline = EmotionPipeline(
-        load_predictor(model), make_detector(detector_name, downscale=2.0), margin, detect_every=detect_every
-    )
+    recognizer = EmotionRecognizer(model, detector_name, margin=margin, detect_every=detect_every, downscale=2.0)
     out = video.with_name(f"app-{detector_name}-{detect_every}.csv")
-    summary = run_video(pipeline, str(video), display=False, csv_path=str(out))
+    summary = run_video(recognizer, str(video), display=False, csv_path=str(out))
     scores = score_run(truth, out)
     return {
         "detector": detector_name,
         "model": model or "saved_models/mobilenetv2",
         "detect_every": detect_every,
-        "margin": pipeline.margin,
+        "margin": recognizer.margin,
         "frames": summary.frames,
         "fps": round(summary.fps, 1),
         **{k: round(v, 2) for k, v in summary.stage_ms.items()},

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from fer_keras.models import available_models, build
 from fer_keras.models.flops import macs_per_image
-from fer_keras.training.loop import TrainConfig, compile_model
+from fer_keras.training.config import TrainConfig
+from fer_keras.training.loop import compile_model
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 20) -> float:

@@ -183,3 +183,16 @@ def test_native_log_lines_are_filtered_from_a_commands_stderr():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stderr == "error: the real message\npython stderr\nafter close\n"
+
+
+def test_the_wheel_lists_every_subpackage():
+    """pyproject.toml names the packages explicitly (the shipped models come from outside the
+    package folder): a new subpackage must be listed there too, or the wheel would miss it."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {
+        module_name(p / "__init__.py") for p in PACKAGE.rglob("*") if p.is_dir() and (p / "__init__.py").exists()
+    }
+    assert folders <= set(config["packages"]) | {"fer_keras"}
+    assert config["package-dir"]["fer_keras.saved_models"] == "saved_models"

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_keras.contract import CROP_SIZE
 from fer_keras.errors import FerKerasError
 
 DETECTORS = ("haar", "dnn", "mtcnn")
@@ -201,7 +202,7 @@ def make_detector(name: str = "haar", **options) -> HaarDetector | BlazeFaceDete
     raise FerKerasError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
 
 
-def face_crop(gray: np.ndarray, box: FaceBox, margin: float = 0.1, size: int = 48) -> np.ndarray:
+def face_crop(gray: np.ndarray, box: FaceBox, margin: float = 0.1, size: int = CROP_SIZE) -> np.ndarray:
     """A square ``size``x``size`` crop around a box, grown by ``margin`` per side (edges replicated).
 
     FER2013's crops frame the face a little wider than a Haar box: forehead and chin are inside.

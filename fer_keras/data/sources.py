@@ -233,7 +233,7 @@ def read_csv(path: Path, size: int = CROP_SIZE, on_error: str = "raise", ferplus
     skipped: Counter = Counter()
     labels = _ferplus_labels(ferplus, len(table), skipped) if ferplus else None
     usage = table["Usage"].astype(str).tolist() if "Usage" in table.columns else [""] * len(table)
-    side = 48
+    side = CROP_SIZE  # the CSV's pixel strings are FER2013's 48x48 crops
     images, keep_labels, splits, subsets, names = [], [], [], [], []
     for i, (emotion, pixels) in enumerate(zip(table["emotion"], table["pixels"], strict=True)):
         row = f"{path.name} row {i + 2}"  # +1 for the header, +1 for 1-based line numbers

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_keras import runs
 from fer_keras.contract import CROP_SHAPE, CROP_SIZE
 from fer_keras.data.loading import stratified_subset
 from fer_keras.errors import FerKerasError, first_line
@@ -105,7 +106,7 @@ def to_onnx(model: keras.Model, path: Path) -> None:
 
 
 def default_output(model_path: Path, fmt: str, quantize: str) -> Path:
-    stem = model_path.parent if model_path.name in ("best.keras", "saved_model") else model_path.with_suffix("")
+    stem = model_path.parent if model_path.name in (runs.BEST, runs.SAVED_MODEL) else model_path.with_suffix("")
     suffix = {"savedmodel": "_savedmodel", "keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}[fmt]
     tag = f"_{quantize}" if quantize != "none" else ""
     return Path(f"{stem}{tag}{suffix}")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fer_keras import runs
 from fer_keras.contract import EMOTIONS
 from fer_keras.errors import FerKerasError
+from fer_keras.runs import RunDir
 from fer_keras.training.config import TrainConfig
 
 KEY_OPTIONS = (
@@ -31,12 +33,11 @@ SWITCHES = ("ema", "dedupe")
 
 def run_row(run: Path) -> dict:
     """What one run directory says about itself (config.json + metrics.json)."""
-    config_path, metrics_path = run / "config.json", run / "metrics.json"
-    if not config_path.exists():
-        raise FerKerasError(f"{run} is not a run directory (no config.json)")
+    metrics_path = RunDir(run).file(runs.METRICS)
+    config = RunDir(run).config()  # a one-line error for a folder that is not a run
     if not metrics_path.exists():
-        raise FerKerasError(f"{run} has no metrics.json yet (unfinished run?)")
-    config, metrics = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
+        raise FerKerasError(f"{run} has no {runs.METRICS} yet (unfinished run?)")
+    metrics = json.loads(metrics_path.read_text())
     options = ", ".join(f"{k}={config[k]}" for k in KEY_OPTIONS if k in config)
     options += "".join(f", {k}={config[k]}" for k in OVERRIDES if config.get(k) is not None)
     options += "".join(f", {k}={config[k]}" for k in SWITCHES if config.get(k))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_keras import runs
 from fer_keras.contract import EMOTIONS, TTA_MODES
 from fer_keras.errors import FerKerasError
 from fer_keras.inference.export import keras_source, load_keras_model
@@ -76,7 +77,7 @@ def evaluate(
         pick = np.sort(rng.choice(len(faces), min(tsne_images, len(faces)), replace=False))
         figures["tsne"] = explain_mod.tsne_png(keras_model, faces.images[pick], faces.labels[pick], out / "tsne.png")
     metrics["figures"] = {k: v.name for k, v in figures.items()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / runs.METRICS).write_text(json.dumps(metrics, indent=2))
     (out / "report.md").write_text(report_markdown(metrics, explained=keras_model is not None))
     return metrics
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras.contract import EMOTIONS
+from fer_keras.contract import CROP_SHAPE, CROP_SIZE, EMOTIONS
 from fer_keras.errors import FerKerasError
 from fer_keras.models.tta_layers import single_view
 from fer_keras.reporting.plots import _save, plt
@@ -47,7 +47,7 @@ def grad_cam(model: keras.Model, images: np.ndarray, classes: np.ndarray | None 
     """Grad-CAM heatmaps (N, 48, 48) in [0, 1] for ``classes`` (default: the predicted class)."""
     preprocessing, backbone, head = _parts(model)
     cam_model = _cam_model(backbone)
-    x = tf.constant(np.asarray(images, np.float32).reshape(-1, 48, 48, 1))
+    x = tf.constant(np.asarray(images, np.float32).reshape(-1, *CROP_SHAPE))
     with tf.GradientTape() as tape:
         features, y = cam_model(preprocessing(x), training=False)
         for layer in head:
@@ -58,7 +58,7 @@ def grad_cam(model: keras.Model, images: np.ndarray, classes: np.ndarray | None 
     grads = tape.gradient(score, features)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
-    maps = np.stack([cv2.resize(c, (48, 48), interpolation=cv2.INTER_CUBIC) for c in cam])
+    maps = np.stack([cv2.resize(c, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_CUBIC) for c in cam])
     maps = np.clip(maps, 0, None)
     peak = maps.reshape(len(maps), -1).max(axis=1)[:, None, None]
     return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
