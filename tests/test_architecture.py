@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fer_keras"
-COMMANDS = ("train", "evaluate", "tune", "live", "export", "compare", "significance", "model_card", "ensemble")
+COMMANDS = (
+    "train",
+    "evaluate",
+    "tune",
+    "live",
+    "serve",
+    "export",
+    "compare",
+    "significance",
+    "model_card",
+    "ensemble",
+)
 # Layer of each part of the package: a module may import its own layer and those below it.
 LAYERS = {
     "errors": 0,
@@ -112,7 +123,7 @@ def test_command_modules_are_thin(command):
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
     }
-    assert not top_imports & {"tensorflow", "keras", "keras_tuner", "cv2", "sklearn"}
+    assert not top_imports & {"tensorflow", "keras", "keras_tuner", "cv2", "sklearn", "fastapi", "uvicorn"}
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, "data"])
@@ -140,7 +151,7 @@ def test_every_option_has_help(command):
     assert not missing
 
 
-@pytest.mark.parametrize("command", ["evaluate", "live", "significance"])
+@pytest.mark.parametrize("command", ["evaluate", "live", "significance", "serve"])
 def test_model_help_names_every_format(command):
     import importlib
 

@@ -114,6 +114,10 @@ def to_bgr(image: Any) -> np.ndarray:
     raise FerKerasError(f"an image must be (H, W) grayscale or (H, W, 3) BGR, got shape {array.shape}")
 
 
+def _gray(frame: np.ndarray) -> np.ndarray:
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
 class EmotionRecognizer:
     """Faces and their emotions in images, videos and camera streams.
 
@@ -143,7 +147,8 @@ class EmotionRecognizer:
         if isinstance(detector, str) and detector not in DETECTORS:
             raise FerKerasError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
         limit_tf_threads(threads, 1)
-        self.predictor = model if isinstance(model, EmotionPredictor) else load_predictor(model)
+        # a path (or None: the shipped model) is loaded; a predictor object, such as a shared one, is used as is
+        self.predictor = load_predictor(model) if model is None or isinstance(model, str | Path) else model
         self.detector = make_detector(detector, downscale=downscale) if isinstance(detector, str) else detector
         # Each detector frames a face its own way: its crop_margin makes the crop look like FER2013's.
         self.margin = getattr(self.detector, "crop_margin", 0.0) if margin is None else margin
@@ -183,32 +188,49 @@ class EmotionRecognizer:
 
     # ------------------------------------------------------------------ per-frame work
 
+    def locate(self, frame: np.ndarray, boxes: list[FaceBox] | None = None) -> tuple[list[FaceBox], np.ndarray]:
+        """The faces of a BGR or grayscale frame (``boxes``, else the detector's) and their
+        (N, 48, 48) crops, framed with the detector's margin."""
+        gray = _gray(frame)
+        boxes = self._detect(frame, gray) if boxes is None else boxes
+        return boxes, self._crops(gray, boxes)
+
+    def _detect(self, frame: np.ndarray, gray: np.ndarray) -> list[FaceBox]:
+        return self.detector(gray if getattr(self.detector, "wants_gray", False) else frame)
+
+    def _crops(self, gray: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
+        crops = [face_crop(gray, b, self.margin) for b in boxes]
+        return np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE), np.uint8)
+
+    @staticmethod
+    def faces(boxes: list[FaceBox], probs: Any, ids: list[int] | None = None) -> list[Face]:
+        """``Face`` records from boxes and their probabilities (ids: the boxes' order unless given)."""
+        ids = list(range(len(boxes))) if ids is None else ids
+        return [Face(**vars(Emotion.from_probs(p)), box=b, face_id=i) for b, p, i in zip(boxes, probs, ids)]
+
     def process(self, frame: np.ndarray, track: bool = True) -> list[Face]:
         """Detect, crop and classify the faces of one BGR or grayscale frame (tracked in a video)."""
         t0 = time.perf_counter()
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)  # once per frame
+        gray = _gray(frame)  # once per frame: the crops need it, and so does the Haar detector
         # Between detections (``detect_every`` > 1) the faces tracked in the last frame are
         # re-classified in place: detection is the costly stage, and faces move little in 1/30 s.
         if track and self._frames_seen % self.detect_every != 0:
             boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
         else:
-            boxes = self.detector(gray if getattr(self.detector, "wants_gray", False) else frame)
+            boxes = self._detect(frame, gray)
         self._frames_seen += 1
         t1 = time.perf_counter()
-        crops = (
-            np.stack([face_crop(gray, b, self.margin) for b in boxes]) if boxes else np.zeros((0, CROP_SIZE, CROP_SIZE))
-        )
+        crops = self._crops(gray, boxes)
         t2 = time.perf_counter()
         probs = self.predictor(crops) if boxes else np.zeros((0, NUM_CLASSES), np.float32)
         t3 = time.perf_counter()
+        ids = None
         if track:
             tracked = self.tracker.update(boxes, probs)
             ids, probs = [t.face_id for t in tracked], [t.probs for t in tracked]
-        else:
-            ids = list(range(len(boxes)))
         timer = self.timer.seconds
         timer["detect"] += t1 - t0
         timer["preprocess"] += t2 - t1
         timer["infer"] += t3 - t2
         self.timer.frames += 1
-        return [Face(**vars(Emotion.from_probs(p)), box=b, face_id=i) for b, p, i in zip(boxes, probs, ids)]
+        return self.faces(boxes, probs, ids)

@@ -1,0 +1,63 @@
+"""Emotion recognition as a web service: ``python -m fer_keras.serve [--host 127.0.0.1] [--port 8000]``.
+
+``POST /v1/analyze`` (an image), ``POST /v1/classify`` (48x48 crops), ``GET /healthz``, a browser demo
+at ``/`` and the OpenAPI docs at ``/docs`` (``fer_keras.app.serve``). It listens on 127.0.0.1 only
+unless ``--host`` says otherwise: anyone who can reach the port can send it images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from fer_keras.cli import cli_main, command_parser
+from fer_keras.inference.predictor import MODEL_HELP
+
+DETECTORS = ("haar", "dnn", "mtcnn")  # fer_keras.app.detect checks the same names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command_parser("serve", "Serve emotion recognition over HTTP, with a browser demo page.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the shipped model)")
+    p.add_argument("--detector", choices=DETECTORS, default="dnn", help="face detector for /v1/analyze")
+    p.add_argument(
+        "--max-batch", type=int, default=32, help="crops per model call across concurrent requests; 1 = no batching"
+    )
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a model call waits for more crops")
+    p.add_argument("--max-queue", type=int, default=64, help="requests served at once; more get 503")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted request body (413 beyond)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for decoding and detection")
+    return p
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from fer_keras.app.serve import ServeOptions
+
+    options = ServeOptions(
+        model=args.model,
+        detector=args.detector,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        max_upload_mb=args.max_upload_mb,
+        threads=args.threads,
+    )
+    options.validate()
+    import uvicorn
+
+    from fer_keras.app.serve import create_app
+    from fer_keras.inference.predictor import limit_tf_threads
+
+    limit_tf_threads(1, 1)  # one model thread runs every call: one TF thread per op is the fastest here
+    app = create_app(options)
+    print(f"serving on http://{args.host}:{args.port}/ (API docs at /docs); Ctrl-C to stop", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
