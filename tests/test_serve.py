@@ -60,6 +60,8 @@ def test_classify_takes_crops_as_json(client, small_fer):
     expected = load_predictor()(crops)
     assert [r["label"] for r in results] == [EMOTIONS[i] for i in expected.argmax(1)]
     assert list(results[0]["probs"]) == list(EMOTIONS)
+    raw = client.post("/v1/classify", content=crops.tobytes(), headers={"Content-Type": "application/octet-stream"})
+    assert raw.json()["results"] == results  # the raw-pixel form gives the same answer
 
 
 def test_healthz_and_docs(client):
@@ -82,7 +84,8 @@ def test_healthz_and_docs(client):
         ("/v1/classify", json.dumps({"crops": [[[0] * 40] * 40]}).encode(), "application/json", 400, "48x48"),
         ("/v1/classify", json.dumps({"crops": [[[300] * 48] * 48]}).encode(), "application/json", 400, "0 and 255"),
         ("/v1/classify", json.dumps({"images": []}).encode(), "application/json", 400, '{"crops": [...]}'),
-        ("/v1/classify", b"[]", "image/png", 415, "send application/json"),
+        ("/v1/classify", b"[]", "image/png", 415, "send application/json or application/octet-stream"),
+        ("/v1/classify", b"x" * 100, "application/octet-stream", 400, "multiple of 2304 bytes"),
     ],
 )
 def test_bad_requests_get_a_status_and_a_one_line_json_error(client, path, body, content_type, status, message):

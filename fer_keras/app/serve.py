@@ -186,6 +186,18 @@ def parse_crops(payload: Any) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+def parse_raw_crops(body: bytes) -> np.ndarray:
+    """(N, 48, 48) uint8 crops from their raw pixels, 2,304 bytes a crop."""
+    size = CROP_SIZE * CROP_SIZE
+    if not body or len(body) % size:
+        raise ServeError(
+            400, f"raw crops must be a multiple of {size} bytes ({CROP_SIZE}x{CROP_SIZE} uint8 each), got {len(body)}"
+        )
+    if len(body) // size > MAX_CROPS:
+        raise ServeError(413, f"at most {MAX_CROPS} crops per request, got {len(body) // size}")
+    return np.frombuffer(body, np.uint8).reshape(-1, CROP_SIZE, CROP_SIZE)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 past ``limit`` bytes (before reading it when the size is declared)."""
     declared = request.headers.get("content-length")
@@ -299,16 +311,23 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
 
     @app.post("/v1/classify")
     async def classify(request: Request) -> dict:
-        """Emotions of ready 48x48 grayscale crops: JSON ``{"crops": [crop, ...]}``, values 0..255."""
+        """Emotions of ready 48x48 grayscale crops: JSON ``{"crops": [crop, ...]}`` (values 0..255),
+        or ``application/octet-stream``: the crops' raw uint8 pixels, 2,304 bytes each, row by row."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/json":
-            raise ServeError(415, f"content type {kind or 'none'!r} is not accepted: send application/json")
+        if kind not in ("application/json", "application/octet-stream"):
+            raise ServeError(
+                415,
+                f"content type {kind or 'none'!r} is not accepted: send application/json or application/octet-stream",
+            )
         body = await read_body(request, limit)
-        try:
-            payload = json.loads(body)
-        except ValueError as err:
-            raise ServeError(400, f"the body is not valid JSON: {first_line(err)}") from None
-        crops = parse_crops(payload)
+        if kind == "application/octet-stream":
+            crops = parse_raw_crops(body)
+        else:
+            try:
+                payload = json.loads(body)
+            except ValueError as err:
+                raise ServeError(400, f"the body is not valid JSON: {first_line(err)}") from None
+            crops = parse_crops(payload)
         probs = await batcher.predict(crops)
         results = []
         for p in probs:
