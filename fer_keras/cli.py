@@ -104,6 +104,15 @@ def quiet_native_logs(argv: list[str] | None) -> NativeLogFilter | None:
         return None
 
 
+def options_from(cls: type, args: argparse.Namespace, **overrides):
+    """A dataclass of a command's options from its parsed flags: each field takes the flag of its
+    name, ``overrides`` win."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{**{k: v for k, v in vars(args).items() if k in names}, **overrides})
+
+
 def cli_main(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Wrap a command's entry point: user errors print one line and exit 2, Ctrl-C exits 130."""
 

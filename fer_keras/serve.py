@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from fer_keras.cli import cli_main, command_parser
+from fer_keras.cli import cli_main, command_parser, options_from
 from fer_keras.inference.predictor import MODEL_HELP
 
 DETECTORS = ("haar", "dnn", "mtcnn")  # fer_keras.app.detect checks the same names
@@ -37,15 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from fer_keras.app.serve import ServeOptions
 
-    options = ServeOptions(
-        model=args.model,
-        detector=args.detector,
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        max_upload_mb=args.max_upload_mb,
-        threads=args.threads,
-    )
+    options = options_from(ServeOptions, args)
     options.validate()
     import uvicorn
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_keras.cli import cli_main, command_parser
+from fer_keras.cli import cli_main, command_parser, options_from
 from fer_keras.data.loading import check_data_path
 
 TUNERS = ("random", "bayesian", "hyperband")  # checked again by the search itself
@@ -49,20 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         code = launch_workers(argv, args.workers)
         if code != 0 or not args.train_best:
             return code
-    spec = SearchSpec(
-        space=args.space,
-        out=args.out,
-        model=args.model,
-        data=str(data),
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        limit=args.limit,
-        seed=args.seed,
-        train_best=args.train_best,
-        best_epochs=args.best_epochs,
-        verbose=0 if args.quiet else 2,
-    )
+    spec = options_from(SearchSpec, args, data=str(data), verbose=0 if args.quiet else 2)
     result = run_search(spec)  # after workers: the finished search reloads, writes results and retrains
     if not result.rows:
         return 0  # a worker
