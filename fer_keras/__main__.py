@@ -40,8 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    from fer_keras.cli import quiet_native_logs
+
     module = importlib.import_module("fer_keras.data.__main__" if name == "data" else f"fer_keras.{name}")
-    return module.main(argv[1:])
+    log_filter = quiet_native_logs(argv[1:])  # the command runs in-process, as the console script's
+    try:
+        return module.main(argv[1:])
+    finally:
+        if log_filter:
+            log_filter.close()
 
 
 if __name__ == "__main__":

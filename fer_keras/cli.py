@@ -51,7 +51,7 @@ def command_parser(prog: str, description: str, **kwargs) -> argparse.ArgumentPa
 # absl's logging is initialised, so a command filters them out of its stderr instead.
 NATIVE_LOG_LINE = re.compile(
     rb"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] |WARNING: All log messages before absl::InitializeLog"
-    rb"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate|To enable the following instructions: )"
 )
 
 

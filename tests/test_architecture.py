@@ -185,6 +185,7 @@ def test_native_log_lines_are_filtered_from_a_commands_stderr():
         "f = NativeLogFilter()\n"
         "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
         "os.write(2, b'I0000 00:00:1796306625.974854   11274 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow\\n')\n"
         "os.write(2, b'error: the real message\\n')\n"
         "os.write(2, b'E0000 00:00:1796305407.428541    5477 cuda_platform.cc:52] failed call to cuInit\\n')\n"
         "import sys; print('python stderr', file=sys.stderr)\n"
@@ -207,3 +208,13 @@ def test_the_wheel_lists_every_subpackage():
     }
     assert folders <= set(config["packages"]) | {"fer_keras"}
     assert config["package-dir"]["fer_keras.saved_models"] == "saved_models"
+
+
+def test_the_fer_keras_dispatcher(capsys):
+    from fer_keras.__main__ import COMMANDS as DISPATCHED
+    from fer_keras.__main__ import main
+
+    assert set(DISPATCHED) == {*COMMANDS, "data"}
+    assert main(["--help"]) == 0 and "fer-keras COMMAND" in capsys.readouterr().out
+    assert main(["bogus"]) == 2 and "unknown command 'bogus'" in capsys.readouterr().err
+    assert main(["compare", "--help"]) == 0 and "python -m fer_keras.compare" in capsys.readouterr().out
