@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from fer_keras.app.detect import DETECTORS
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.errors import FerKerasError
 from fer_keras.inference.predictor import MODEL_HELP
-
-DETECTORS = ("haar", "dnn", "mtcnn")  # fer_keras.app.detect checks the same names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_options(args: argparse.Namespace) -> None:
     """One-line errors for option values that would crash later or silently mislead."""
+    from fer_keras.app.recognizer import check_options as check_recognizer_options
+
+    check_recognizer_options(args.smoothing, args.detect_every, args.margin, name=lambda o: "--" + o.replace("_", "-"))
     checks = [
-        (0 <= args.smoothing < 1, f"--smoothing must be in [0, 1) (the weight of the past), got {args.smoothing}"),
-        (args.detect_every >= 1, f"--detect-every must be at least 1, got {args.detect_every}"),
         (args.downscale > 0, f"--downscale must be positive, got {args.downscale}"),
-        (args.margin is None or args.margin > -0.5, f"--margin must be above -0.5 (per side), got {args.margin}"),
         (args.max_frames >= 0, f"--max-frames must be 0 (no limit) or more, got {args.max_frames}"),
         (args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
     ]

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from fer_keras.app.detect import DETECTORS
 from fer_keras.cli import cli_main, command_parser, options_from
 from fer_keras.inference.predictor import MODEL_HELP
-
-DETECTORS = ("haar", "dnn", "mtcnn")  # fer_keras.app.detect checks the same names
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from fer_keras.cli import cli_main, command_parser, options_from
 from fer_keras.data.loading import check_data_path
-
-TUNERS = ("random", "bayesian", "hyperband")  # checked again by the search itself
+from fer_keras.training.config import TUNERS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -114,6 +114,19 @@ def to_bgr(image: Any) -> np.ndarray:
     raise FerKerasError(f"an image must be (H, W) grayscale or (H, W, 3) BGR, got shape {array.shape}")
 
 
+def check_options(smoothing: float, detect_every: int, margin: float | None, name=lambda option: option) -> None:
+    """One-line errors for recognizer options that would crash later or silently mislead
+    (``name`` spells an option the way the caller's user wrote it, e.g. as a flag)."""
+    checks = [
+        (0 <= smoothing < 1, f"{name('smoothing')} must be in [0, 1) (the weight of the past), got {smoothing}"),
+        (detect_every >= 1, f"{name('detect_every')} must be at least 1, got {detect_every}"),
+        (margin is None or margin > -0.5, f"{name('margin')} must be above -0.5 (per side), got {margin}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise FerKerasError(message)
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
@@ -138,12 +151,7 @@ class EmotionRecognizer:
         threads: int = 1,
         downscale: float = 2.0,
     ):
-        if not 0 <= smoothing < 1:
-            raise FerKerasError(f"smoothing must be in [0, 1) (the weight of the past), got {smoothing}")
-        if detect_every < 1:
-            raise FerKerasError(f"detect_every must be at least 1, got {detect_every}")
-        if margin is not None and margin <= -0.5:
-            raise FerKerasError(f"margin must be above -0.5 (per side), got {margin}")
+        check_options(smoothing, detect_every, margin)
         if isinstance(detector, str) and detector not in DETECTORS:
             raise FerKerasError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
         limit_tf_threads(threads, 1)

@@ -26,6 +26,7 @@ SCHEDULES = ("constant", "cosine", "plateau")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 MONITOR = "val_f1"  # validation macro-F1: what checkpoints, early stopping and searches follow
+TUNERS = ("random", "bayesian", "hyperband")  # KerasTuner strategies python -m fer_keras.tune offers
 
 GROUPS = {
     "run": None,

@@ -27,10 +27,9 @@ from fer_keras import runs
 from fer_keras.data.loading import default_data_path
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.runs import RunDir, atomic_write
-from fer_keras.training.config import MONITOR, TUNABLE, TrainConfig
+from fer_keras.training.config import MONITOR, TUNABLE, TUNERS, TrainConfig
 from fer_keras.training.loop import train
 
-TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = MONITOR
 
 
