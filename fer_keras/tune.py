@@ -14,6 +14,7 @@ from pathlib import Path
 from fer_keras.cli import cli_main, command_parser, options_from
 from fer_keras.data.loading import check_data_path
 from fer_keras.training.config import TUNERS
+from fer_keras.training.space import load_space
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    data = check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
-    from fer_keras.training.search import SearchSpec, launch_workers, load_space, run_search
+    load_space(args.space)  # a bad space or data path answers at once, before TensorFlow loads
+    data = check_data_path(args.data)
+    from fer_keras.training.search import SearchSpec, launch_workers, run_search
 
-    load_space(args.space)  # fail before starting processes
     if args.workers:
         code = launch_workers(argv, args.workers)
         if code != 0 or not args.train_best:

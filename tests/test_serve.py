@@ -11,13 +11,11 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
-pytest.importorskip("fastapi", reason="the web service needs fastapi (requirements.txt installs it)")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from fer_keras import EMOTIONS  # noqa: E402
-from fer_keras.app.serve import ServeOptions, create_app  # noqa: E402
-from fer_keras.inference.predictor import load_predictor  # noqa: E402
+from fer_keras import EMOTIONS
+from fer_keras.app.serve import ServeOptions, create_app
+from fer_keras.inference.predictor import load_predictor
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
 

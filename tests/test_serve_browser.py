@@ -24,8 +24,8 @@ if not (CHROMIUM and DRIVER) and not os.environ.get("CI"):
         "the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
         allow_module_level=True,
     )
-webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium")
-uvicorn = pytest.importorskip("uvicorn", reason="the web service needs uvicorn")
+import uvicorn  # noqa: E402
+from selenium import webdriver  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
 

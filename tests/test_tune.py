@@ -136,7 +136,7 @@ def test_missing_data_is_one_line_and_leaves_no_search_directory(tmp_path, capsy
 def test_every_tunable_option_reaches_the_trial_config(tmp_path):
     """A space may set schedules, EMA, distillation and early stopping: they reach the run's config."""
     from fer_keras.training.config import TUNABLE, TrainConfig
-    from fer_keras.training.search import load_space, trial_config
+    from fer_keras.training.space import load_space, trial_config
 
     space = tmp_path / "space.json"
     fixed = {"schedule": "plateau", "ema": 0.99, "teacher": "t.keras", "early_stopping": 3}

@@ -26,8 +26,8 @@ DEFAULT_DATA = Path("data/fer2013")
 
 
 def default_data_path() -> Path:
-    """``$FER_KERAS_DATA`` if set, else ``data/fer2013``."""
-    return Path(os.environ.get(DATA_ENV, DEFAULT_DATA))
+    """``$FER_KERAS_DATA`` if set (and not empty), else ``data/fer2013``."""
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA)
 
 
 def check_data_path(path: str | Path | None) -> Path:

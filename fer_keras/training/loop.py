@@ -131,7 +131,9 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise FerKerasError("--distribute multiworker needs TF_CONFIG set on every worker (see README)")
+            raise FerKerasError(
+                "--distribute multiworker needs TF_CONFIG (the cluster's addresses and this worker's index) set on every worker"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
