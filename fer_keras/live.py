@@ -22,21 +22,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--detector",
         choices=DETECTORS,
-        default="haar",
-        help="haar (OpenCV cascade), dnn (BlazeFace TFLite: finds more faces, as fast) or mtcnn (slow)",
+        default="dnn",
+        help="dnn (BlazeFace TFLite with landmark alignment: the fastest, finds the most faces), "
+        "haar (OpenCV cascade) or mtcnn (slow)",
     )
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
     p.add_argument(
-        "--margin", type=float, default=None, help="crop margin per side around the face box (default: the detector's)"
+        "--margin",
+        type=float,
+        default=None,
+        help="crop the box's square grown by this share per side instead of the detector's FER2013 framing",
     )
-    p.add_argument("--detect-every", type=int, default=1, help="run the detector every N frames (video)")
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        default=2,
+        help="run the detector every N frames of a video; in between, tracked faces are re-classified in place",
+    )
+    p.add_argument("--no-flip", action="store_true", help="do not also classify each face's mirror image")
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in each face's running average")
     p.add_argument("--no-display", action="store_true", help="no window (headless: SSH, Docker)")
     p.add_argument("--output", help="annotated video (.mp4), or annotated image file / folder for image sources")
     p.add_argument("--csv", help="CSV file with one row per face per frame")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the end)")
     p.add_argument(
-        "--threads", type=int, default=1, help="TensorFlow threads per op (1 is fastest for a few faces per frame)"
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per model call (default: 1 for TensorFlow models, the fastest for a few faces; "
+        "every core for .tflite and .onnx)",
     )
     return p
 
@@ -49,7 +63,7 @@ def check_options(args: argparse.Namespace) -> None:
     checks = [
         (args.downscale > 0, f"--downscale must be positive, got {args.downscale}"),
         (args.max_frames >= 0, f"--max-frames must be 0 (no limit) or more, got {args.max_frames}"),
-        (args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
+        (args.threads is None or args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -72,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         margin=args.margin,
         smoothing=args.smoothing,
         detect_every=args.detect_every,
+        flip=not args.no_flip,
         threads=args.threads,
         downscale=args.downscale,
     )

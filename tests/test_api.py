@@ -112,3 +112,18 @@ def test_importing_the_package_does_not_import_tensorflow():
     code = "import sys, fer_keras; assert 'tensorflow' not in sys.modules; print(fer_keras.__all__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "EmotionRecognizer" in done.stdout, done.stderr
+
+
+def test_each_face_is_classified_in_every_framing_and_its_mirror(shipped):
+    recognizer = EmotionRecognizer()
+    assert recognizer.views == 4 and recognizer.detect_every == 2
+    boxes, crops = recognizer.locate(cv2.imread(str(SAMPLE)))
+    assert len(boxes) == 1 and crops.shape == (4, 48, 48)
+    # keypoint framing and box framing differ; each is followed by its mirror image
+    assert np.array_equal(crops[1], crops[0][:, ::-1]) and np.array_equal(crops[3], crops[2][:, ::-1])
+    assert not np.array_equal(crops[0], crops[2])
+    probs = recognizer.predictor(crops)
+    face = recognizer.analyze(SAMPLE)[0]
+    np.testing.assert_allclose(face.vector(), probs.mean(0), atol=1e-5)
+    single = EmotionRecognizer(detector="haar", flip=False)
+    assert single.views == 1 and single.locate(cv2.imread(str(SAMPLE)))[1].shape[0] == len(single.analyze(SAMPLE))

@@ -207,7 +207,14 @@ def test_blazeface_anchor_grid_matches_its_model():
     assert len(blazeface_anchors(192)) == 2304
     # First anchor of the 16x16 grid of the 256 model: the middle of the top-left cell, twice.
     assert np.allclose(blazeface_anchors(256)[:2], [[1 / 32, 1 / 32]] * 2)
-    assert BlazeFaceDetector().size == 256
+    # on a frame's own aspect: the model's output grows with its input, and so does the grid
+    assert len(blazeface_anchors(256, 256, 352)) == 16 * 22 * 2 + 8 * 11 * 6 == 1232
+    detector = BlazeFaceDetector()
+    assert detector.size == 256
+    detector(np.zeros((480, 640, 3), np.uint8))
+    assert detector.input_hw == (256, 352) and len(detector.anchors) == 1232
+    detector(np.zeros((640, 360, 3), np.uint8))
+    assert detector.input_hw == (480, 256)
 
 
 def test_blazeface_finds_the_pasted_faces_of_a_video(face_video, small_model_file, tmp_path, capsys):

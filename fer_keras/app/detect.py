@@ -10,16 +10,22 @@ from the ``mtcnn`` package (weights in the wheel), robust but ~4 FPS on two core
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fer_keras.app.align import BoxFraming, KeypointFraming, warp_crop
 from fer_keras.contract import CROP_SIZE
 from fer_keras.errors import FerKerasError
 
 DETECTORS = ("haar", "dnn", "mtcnn")
+
+# Box -> FER2013 crop framings measured on training crops by benchmarks/framing.py.
+HAAR_FRAMING = BoxFraming(scale=1.0, dx=0.006, dy=0.01)
+BLAZEFACE_BOX_FRAMING = BoxFraming(scale=1.171, dx=0.009, dy=-0.091)
 
 # BlazeFace's SSD anchor grid per input size: (stride, anchors per cell) groups, as in MediaPipe's
 # face_detection_*.pbtxt (fixed anchor size, centres at cell middles).
@@ -29,13 +35,14 @@ BLAZEFACE_MODEL = "face_detection_back.tflite"
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A face in frame pixels."""
+    """A face in frame pixels; ``keypoints`` are (x, y) landmarks when the detector gives them."""
 
     x: int
     y: int
     w: int
     h: int
     score: float = 1.0
+    keypoints: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
 
     def iou(self, other: FaceBox) -> float:
         ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
@@ -49,10 +56,9 @@ class HaarDetector:
     """Viola-Jones cascade on a downscaled, histogram-equalised grayscale frame."""
 
     wants_gray = True  # the live pipeline hands it the grayscale frame it already made for the crops
-    # Crop margin per side that makes a Haar box look like a FER2013 crop, chosen on a labelled video
-    # of *training* crops (shipped model's accuracy on detected faces: -0.1: 0.662, -0.05: 0.687,
-    # 0.0: 0.671, +0.05: 0.589): Haar boxes frame a face more loosely than FER2013's crops do.
-    crop_margin = -0.05
+    # Haar boxes frame a face more loosely than FER2013 and sit a little high: measured on training
+    # crops by benchmarks/framing.py (see fer_keras.app.align).
+    framings = (HAAR_FRAMING,)
 
     def __init__(self, downscale: float = 2.0, min_face: int = 40, neighbors: int = 3, scale_factor: float = 1.1):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
@@ -80,7 +86,7 @@ class MtcnnDetector:
     """MTCNN (TensorFlow) from the ``mtcnn`` package; boxes above ``min_confidence``."""
 
     wants_gray = False
-    crop_margin = -0.05  # Haar's value, not tuned for MTCNN
+    framings = (HAAR_FRAMING,)  # Haar's, not measured for MTCNN
 
     def __init__(self, min_confidence: float = 0.9, min_face: int = 40):
         try:
@@ -107,17 +113,18 @@ class MtcnnDetector:
         ]
 
 
-def blazeface_anchors(size: int) -> np.ndarray:
-    """(N, 2) anchor centres in 0..1 for a BlazeFace model with ``size``x``size`` input."""
+def blazeface_anchors(size: int, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """(N, 2) anchor centres in 0..1 (x, y) for a BlazeFace model made for ``size``x``size`` input,
+    run on a ``height`` x ``width`` input (default: its own size; multiples of the largest stride)."""
     if size not in BLAZEFACE_ANCHORS:
         raise FerKerasError(f"no BlazeFace anchor layout for a {size}x{size} input")
+    height, width = height or size, width or size
     centres = []
     for stride, per_cell in BLAZEFACE_ANCHORS[size]:
-        cells = size // stride
-        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
-        yy, xx = np.meshgrid(grid, grid, indexing="ij")
+        rows, cols = height // stride, width // stride
+        yy, xx = np.meshgrid((np.arange(rows) + 0.5) / rows, (np.arange(cols) + 0.5) / cols, indexing="ij")
         centres.append(np.repeat(np.stack([xx.ravel(), yy.ravel()], 1), per_cell, axis=0))
-    return np.concatenate(centres)
+    return np.concatenate(centres).astype(np.float32)
 
 
 def blazeface_model_path(name: str = BLAZEFACE_MODEL) -> Path:
@@ -132,12 +139,19 @@ def blazeface_model_path(name: str = BLAZEFACE_MODEL) -> Path:
 
 
 class BlazeFaceDetector:
-    """MediaPipe BlazeFace on TFLite: letterboxed RGB frame in, NMS-filtered face boxes out."""
+    """MediaPipe BlazeFace on TFLite: RGB frame in, NMS-filtered face boxes with six keypoints out.
+
+    The network is fully convolutional, so it runs on the frame's own shape (``short_side`` pixels
+    on the short side, the long side rounded up to the largest anchor stride) instead of a square
+    letterbox: a 640x480 frame then gives a face 0.53 input pixels per frame pixel instead of 0.4,
+    which is what finds faces under ~100 pixels, at ~1.4x the square's cost.
+    """
 
     wants_gray = False
-    # Chosen like Haar's on a video of training crops (accuracy on detected faces: -0.1: 0.634,
-    # 0.0: 0.665, +0.1: 0.650, +0.2: 0.584).
-    crop_margin = 0.0
+    # Eyes, nose and mouth onto the FER2013 template (the box if a caller drops the keypoints), and
+    # the box framed as FER2013 frames faces (benchmarks/framing.py: each alone loses 3-4 points of
+    # accuracy to framing on validation faces, the two averaged about 2).
+    framings = (KeypointFraming(fallback=BLAZEFACE_BOX_FRAMING), BLAZEFACE_BOX_FRAMING)
 
     def __init__(
         self,
@@ -145,28 +159,53 @@ class BlazeFaceDetector:
         min_confidence: float = 0.5,
         nms_iou: float = 0.3,
         min_face: int = 20,
-        threads: int = 1,
+        threads: int | None = None,
+        short_side: int | None = None,
     ):
         from fer_keras.inference.predictor import tflite_interpreter
 
         path = Path(model) if Path(model).exists() else blazeface_model_path(str(model))
+        # Like OpenCV's Haar cascade, the detector uses every core by default (two halve its time
+        # on a 2-core CPU); a server that runs one detector per core passes threads=1.
+        threads = threads or min(os.cpu_count() or 1, 4)
         self.interpreter = tflite_interpreter(path, threads)
         detail = self.interpreter.get_input_details()[0]
         self._input, self.size = detail["index"], int(detail["shape"][1])
         # Two outputs: (1, N, 16) box regressors and (1, N, 1) face logits.
         outputs = sorted(self.interpreter.get_output_details(), key=lambda o: int(o["shape"][-1]))
         self._scores, self._boxes = outputs[0]["index"], outputs[-1]["index"]
-        self.anchors = blazeface_anchors(self.size)
-        if int(outputs[-1]["shape"][1]) != len(self.anchors):
-            raise FerKerasError(f"{path} is not a BlazeFace model with {len(self.anchors)} anchors")
+        if int(outputs[-1]["shape"][1]) != len(blazeface_anchors(self.size)):
+            raise FerKerasError(f"{path} is not a BlazeFace model with {len(blazeface_anchors(self.size))} anchors")
+        self.stride = max(stride for stride, _ in BLAZEFACE_ANCHORS[self.size])
+        self.short_side = short_side or self.size
         self.min_confidence, self.nms_iou, self.min_face = min_confidence, nms_iou, min_face
+        self._frame_shape: tuple[int, int] | None = None
+
+    def _fit(self, h: int, w: int) -> None:
+        """Shape the network's input for ``h`` x ``w`` frames (once per frame size)."""
+        step = self.stride
+        short = -(-self.short_side // step) * step
+        if w >= h:
+            ih, iw = short, -(-round(short * w / h) // step) * step
+        else:
+            ih, iw = -(-round(short * h / w) // step) * step, short
+        self.interpreter.resize_tensor_input(self._input, [1, ih, iw, 3])
+        self.interpreter.allocate_tensors()
+        self.input_hw = (ih, iw)
+        self.anchors = blazeface_anchors(self.size, ih, iw)
+        # the frame is padded (right, bottom) to the input's aspect, then resized
+        self.scale = max(h / ih, w / iw)  # frame pixels per input pixel
+        self._frame_shape = (h, w)
 
     def __call__(self, frame: np.ndarray) -> list[FaceBox]:
         h, w = frame.shape[:2]
-        side = max(h, w)
+        if self._frame_shape != (h, w):
+            self._fit(h, w)
+        ih, iw = self.input_hw
         rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
-        square = cv2.copyMakeBorder(rgb, 0, side - h, 0, side - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        x = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        ph, pw = round(ih * self.scale), round(iw * self.scale)
+        padded = cv2.copyMakeBorder(rgb, 0, max(0, ph - h), 0, max(0, pw - w), cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        x = cv2.resize(padded, (iw, ih), interpolation=cv2.INTER_AREA)
         self.interpreter.set_tensor(self._input, (x.astype(np.float32) / 127.5 - 1.0)[None])
         self.interpreter.invoke()
         logits = self.interpreter.get_tensor(self._scores)[0, :, 0]
@@ -174,9 +213,12 @@ class BlazeFaceDetector:
         if not len(keep):
             return []
         scores = 1.0 / (1.0 + np.exp(-logits[keep]))
-        raw = self.interpreter.get_tensor(self._boxes)[0, keep, :4] / self.size
-        cx, cy = self.anchors[keep, 0] + raw[:, 0], self.anchors[keep, 1] + raw[:, 1]
-        boxes = np.stack([cx - raw[:, 2] / 2, cy - raw[:, 3] / 2, raw[:, 2], raw[:, 3]], 1) * side
+        # Per anchor: box centre offset, box size, then six (x, y) keypoint offsets, in input pixels.
+        raw = self.interpreter.get_tensor(self._boxes)[0, keep] * self.scale
+        centres = self.anchors[keep] * np.array([iw, ih], np.float32) * self.scale
+        cx, cy = centres[:, 0] + raw[:, 0], centres[:, 1] + raw[:, 1]
+        boxes = np.stack([cx - raw[:, 2] / 2, cy - raw[:, 3] / 2, raw[:, 2], raw[:, 3]], 1)
+        points = raw[:, 4:16].reshape(-1, 6, 2) + centres[:, None, :]
         chosen = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.min_confidence, self.nms_iou)
         faces = []
         for i in np.asarray(chosen, dtype=int).ravel():
@@ -184,7 +226,8 @@ class BlazeFaceDetector:
             x1, y1 = min(x0 + bw, w), min(y0 + bh, h)
             x0, y0 = max(x0, 0.0), max(y0, 0.0)
             if min(x1 - x0, y1 - y0) >= self.min_face:
-                faces.append(FaceBox(round(x0), round(y0), round(x1 - x0), round(y1 - y0), float(scores[i])))
+                keypoints = tuple((float(px), float(py)) for px, py in points[i])
+                faces.append(FaceBox(round(x0), round(y0), round(x1 - x0), round(y1 - y0), float(scores[i]), keypoints))
         return faces
 
 
@@ -196,25 +239,18 @@ def make_detector(name: str = "haar", **options) -> HaarDetector | BlazeFaceDete
             **{k: v for k, v in options.items() if k in ("downscale", "min_face", "neighbors", "scale_factor")}
         )
     if name == "dnn":
-        return BlazeFaceDetector(**{k: v for k, v in options.items() if k in ("min_confidence", "min_face")})
+        return BlazeFaceDetector(
+            **{k: v for k, v in options.items() if k in ("min_confidence", "min_face", "threads", "short_side")}
+        )
     if name == "mtcnn":
         return MtcnnDetector(**{k: v for k, v in options.items() if k in ("min_confidence", "min_face")})
     raise FerKerasError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
 
 
-def face_crop(gray: np.ndarray, box: FaceBox, margin: float = 0.1, size: int = CROP_SIZE) -> np.ndarray:
-    """A square ``size``x``size`` crop around a box, grown by ``margin`` per side (edges replicated).
-
-    FER2013's crops frame the face a little wider than a Haar box: forehead and chin are inside.
-    """
-    side = max(box.w, box.h) * (1 + 2 * margin)
-    cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    x0, y0 = round(cx - side / 2), round(cy - side / 2)
-    x1, y1 = x0 + round(side), y0 + round(side)
-    pad = max(0, -x0, -y0, x1 - gray.shape[1], y1 - gray.shape[0])
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    crop = gray[y0:y1, x0:x1]
-    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(crop, (size, size), interpolation=interp)
+def face_crop(
+    gray: np.ndarray, box: FaceBox, margin: float | BoxFraming | KeypointFraming = 0.0, size: int = CROP_SIZE
+) -> np.ndarray:
+    """The ``size``x``size`` crop of a face: ``margin`` grows the box's square per side, or a
+    framing (a detector's ``framing``) places it; edges beyond the frame are replicated."""
+    framing = BoxFraming.from_margin(margin) if isinstance(margin, int | float) else margin
+    return warp_crop(gray, framing.matrix(box, size), size)

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 
 from fer_keras.app.detect import make_detector
 from fer_keras.app.page import PAGE
-from fer_keras.app.recognizer import Emotion, EmotionRecognizer
+from fer_keras.app.recognizer import Emotion, EmotionRecognizer, merge_views
 from fer_keras.contract import CROP_SIZE, EMOTIONS
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.inference.predictor import EmotionPredictor, load_predictor
@@ -144,11 +144,12 @@ class FaceLocator:
         self.options, self.predictor = options, predictor
         self.pool = ThreadPoolExecutor(max_workers=options.threads, thread_name_prefix="detect")
         self.local = threading.local()
-        self.recognizer(first=True)  # a detector that cannot load fails at start, not on the first request
+        # a detector that cannot load fails at start, not on the first request
+        self.views = self.recognizer(first=True).views
 
     def recognizer(self, first: bool = False) -> EmotionRecognizer:
         if first or not hasattr(self.local, "recognizer"):
-            detector = make_detector(self.options.detector)
+            detector = make_detector(self.options.detector, threads=1)  # the pool is the parallelism
             self.local.recognizer = EmotionRecognizer(self.predictor, detector)
         return self.local.recognizer
 
@@ -301,6 +302,7 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
         started = time.perf_counter()
         shape, boxes, crops = await locator.locate(body)
         probs = await batcher.predict(crops) if len(crops) else np.zeros((0, len(EMOTIONS)), np.float32)
+        probs = merge_views(probs, locator.views)
         faces = EmotionRecognizer.faces(boxes, probs)
         return {
             "width": shape[1],

@@ -1,22 +1,91 @@
-"""Labelled test videos made from FER2013 crops: faces pasted on a background, boxes known.
+"""Labelled test videos made from FER2013 crops, built several ways, with every face's true framing.
 
-Used by the live-app benchmark and tests: the app runs headless on the video and its CSV is
-compared with the ground truth (face recall at IoU > 0.3, end-to-end accuracy).
+A face is a crop scaled to ``side`` pixels, turned by ``angle`` degrees and placed at a centre:
+that similarity is its ground truth (``true_matrix``), so a benchmark can score the app's boxes
+(recall at IoU > 0.3), its labels, and what the model says on the exactly framed face. The ways a
+video is made (``Scene``) differ in what a detector and the crop see: face size, what surrounds the
+face (a textured background, the crop's replicated edge, its mirror image), blur, JPEG
+compression, lighting, in-plane rotation and faces of different sizes in one frame.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from fer_keras.contract import EMOTIONS
+from fer_keras.contract import CROP_SIZE, EMOTIONS
 from fer_keras.data.sources import FaceArrays
 from fer_keras.errors import FerKerasError
 
-TRUTH_HEADER = ["frame", "face", "x", "y", "w", "h", "label"]
+TRUTH_HEADER = ["frame", "face", "x", "y", "w", "h", "label", "cx", "cy", "side", "angle"]
+BORDERS = ("background", "replicate", "reflect")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """How a video is made. ``face_px``: (low, high) side of each face slot in turn; ``border``:
+    what surrounds a face (``background``: pasted on a textured background; ``replicate``: the
+    crop's edge pixels smeared outwards; ``reflect``: the crop mirrored outwards, a stand-in for the
+    photo a crop was cut from); ``blur``: Gaussian sigma in pixels; ``jpeg``: quality of a JPEG round
+    trip per frame (0 = none); ``light``: the largest brightness gain change across a frame (0 =
+    flat); ``rotation``: the largest in-plane turn in degrees."""
+
+    face_px: tuple[tuple[int, int], ...] = ((120, 180), (120, 180))
+    border: str = "background"
+    blur: float = 0.0
+    jpeg: int = 0
+    light: float = 0.0
+    rotation: float = 0.0
+
+    def __post_init__(self):
+        if self.border not in BORDERS:
+            raise FerKerasError(f"unknown border {self.border!r}; choose from {', '.join(BORDERS)}")
+
+
+# The benchmark's videos: each changes one thing from the plain one.
+SCENES = {
+    "plain": Scene(),
+    "small": Scene(face_px=((64, 96), (64, 96))),
+    "large": Scene(face_px=((200, 260),)),
+    "replicate": Scene(border="replicate"),
+    "reflect": Scene(border="reflect"),
+    "blur": Scene(border="replicate", blur=2.0),
+    "jpeg": Scene(border="reflect", jpeg=20),
+    "lighting": Scene(border="replicate", light=0.6),
+    "rotation": Scene(border="reflect", rotation=15.0),
+    "two-sizes": Scene(face_px=((70, 100), (160, 220)), border="replicate"),
+}
+
+
+@dataclass(frozen=True)
+class PlacedFace:
+    """One face in a frame: the crop's index and label, and where it went."""
+
+    index: int
+    label: int
+    cx: float
+    cy: float
+    side: float
+    angle: float
+
+    def box(self) -> tuple[int, int, int, int]:
+        """The face's upright square (what a detector should find), in frame pixels."""
+        return round(self.cx - self.side / 2), round(self.cy - self.side / 2), round(self.side), round(self.side)
+
+    def true_matrix(self, size: int = CROP_SIZE) -> np.ndarray:
+        """The 2x3 map from frame pixels to the crop exactly as FER2013 framed this face."""
+        s = size / self.side
+        a = np.radians(self.angle)
+        c, si = np.cos(a) * s, np.sin(a) * s
+        # inverse of: frame = centre + rotate(angle) @ (crop - size/2) / s
+        m = np.array([[c, si, 0.0], [-si, c, 0.0]])
+        m[:, 2] = size / 2 - m[:, :2] @ np.array([self.cx, self.cy])
+        return m.astype(np.float32)
 
 
 def _background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
@@ -27,52 +96,154 @@ def _background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     return np.clip(bg, 0, 255).astype(np.uint8)
 
 
+def _paste(frame: np.ndarray, crop: np.ndarray, face: PlacedFace, border: str) -> None:
+    """Draw a 48x48 crop into ``frame`` at the face's place, in place."""
+    h, w = frame.shape[:2]
+    size = crop.shape[0]
+    if border == "background":
+        patch, pad, feather = crop, 0, 0
+    else:
+        pad = size // 2
+        mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_REFLECT_101
+        patch, feather = cv2.copyMakeBorder(crop, pad, pad, pad, pad, mode), pad // 2
+    # patch pixel -> frame pixel: the inverse of the true matrix, shifted by the patch's border
+    to_crop = face.true_matrix(size)
+    to_frame = cv2.invertAffineTransform(to_crop)
+    to_frame[:, 2] -= to_frame[:, :2] @ np.array([pad, pad], np.float32)
+    mask = np.zeros(patch.shape, np.float32)
+    mask[feather : patch.shape[0] - feather, feather : patch.shape[1] - feather] = 1
+    if feather:
+        mask = cv2.GaussianBlur(mask, (0, 0), feather / 2)
+        mask[pad:-pad, pad:-pad] = 1
+    warped = cv2.warpAffine(patch, to_frame, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpAffine(mask, to_frame, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    ys, xs = np.nonzero(alpha > 0)
+    if not len(ys):
+        return
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    a = alpha[y0:y1, x0:x1, None]
+    region = frame[y0:y1, x0:x1].astype(np.float32)
+    frame[y0:y1, x0:x1] = np.clip(region * (1 - a) + warped[y0:y1, x0:x1, None] * a, 0, 255).astype(np.uint8)
+
+
+def _light(frame: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A brightness gain that changes by up to ``strength`` across the frame, plus a gamma."""
+    h, w = frame.shape[:2]
+    g0 = rng.uniform(1 - strength / 2, 1 + strength / 4)
+    g1 = g0 + rng.choice([-1, 1]) * strength * rng.uniform(0.5, 1)
+    ramp = np.linspace(g0, g1, w, dtype=np.float32)[None, :, None]
+    if rng.random() < 0.5:
+        ramp = np.linspace(g0, g1, h, dtype=np.float32)[:, None, None]
+    gamma = rng.uniform(0.7, 1.4)
+    out = 255 * (frame.astype(np.float32) / 255) ** gamma * ramp
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def render_frames(
+    faces: FaceArrays,
+    scene: Scene,
+    frames: int,
+    hold: int = 15,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+) -> Iterator[tuple[np.ndarray, list[PlacedFace]]]:
+    """BGR frames and their faces: every ``hold`` frames new crops appear, drifting slowly."""
+    slots = len(scene.face_px)
+    if len(faces) < slots:
+        raise FerKerasError("not enough face crops to make a video")
+    rng = np.random.default_rng(seed)
+    w, h = size
+    placed: list[PlacedFace] = []
+    for frame_index in range(frames):
+        if frame_index % hold == 0:
+            background = _background(rng, size)
+            picks = rng.choice(len(faces), slots, replace=False)
+            placed, slot_w = [], w // slots
+            light_seed = int(rng.integers(1 << 31))
+            for slot, pick in enumerate(picks):
+                side = float(rng.integers(*scene.face_px[slot]))
+                reach = side * 0.75  # room for the face's border and a turned corner
+                lo, hi = slot * slot_w + reach, (slot + 1) * slot_w - reach - hold
+                cx = float(rng.uniform(lo, max(lo + 1, hi)))
+                cy = float(rng.uniform(reach, max(reach + 1, h - reach)))
+                angle = float(rng.uniform(-scene.rotation, scene.rotation))
+                placed.append(PlacedFace(int(pick), int(faces.labels[pick]), cx, cy, side, angle))
+        drift = frame_index % hold
+        moved = [replace(f, cx=f.cx + drift / 3) for f in placed]
+        frame = background.copy()
+        for face in moved:
+            _paste(frame, faces.images[face.index], face, scene.border)
+        if scene.light:
+            frame = _light(frame, np.random.default_rng(light_seed), scene.light)
+        if scene.blur:
+            frame = cv2.GaussianBlur(frame, (0, 0), scene.blur)
+        if scene.jpeg:
+            ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, scene.jpeg])
+            frame = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        yield frame, moved
+
+
 def make_face_video(
     faces: FaceArrays,
     path: str | Path,
     truth_csv: str | Path,
     frames: int = 300,
     hold: int = 15,
-    faces_per_frame: int = 2,
+    scene: Scene | str = "plain",
     size: tuple[int, int] = (640, 480),
-    face_px: tuple[int, int] = (120, 180),
     fps: float = 30.0,
     seed: int = 0,
 ) -> int:
-    """Write an MP4 where every ``hold`` frames new crops appear (drifting slightly); returns frames."""
-    if len(faces) < faces_per_frame:
-        raise FerKerasError("not enough face crops to make a video")
-    rng = np.random.default_rng(seed)
-    w, h = size
+    """Write an MP4 of ``scene`` (a ``Scene`` or a name in ``SCENES``) and its truth CSV; returns frames."""
+    if isinstance(scene, str):
+        if scene not in SCENES:
+            raise FerKerasError(f"unknown scene {scene!r}; choose from {', '.join(SCENES)}")
+        scene = SCENES[scene]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise FerKerasError(f"cannot write video {path}")
     with open(truth_csv, "w", newline="") as f:
         rows = csv.writer(f)
         rows.writerow(TRUTH_HEADER)
-        placed: list[tuple[int, int, int, int, np.ndarray]] = []
-        background = _background(rng, size)
-        for frame_index in range(frames):
-            if frame_index % hold == 0:
-                background = _background(rng, size)
-                picks = rng.choice(len(faces), faces_per_frame, replace=False)
-                placed = []
-                slot_w = w // faces_per_frame
-                for slot, pick in enumerate(picks):
-                    side = int(rng.integers(*face_px))
-                    x = slot * slot_w + int(rng.integers(10, max(11, slot_w - side - 10)))
-                    y = int(rng.integers(10, h - side - 10))
-                    face = cv2.resize(faces.images[pick], (side, side), interpolation=cv2.INTER_CUBIC)
-                    placed.append((x, y, side, int(faces.labels[pick]), face))
-            frame = background.copy()
-            drift = frame_index % hold
-            for index, (x, y, side, label, face) in enumerate(placed):
-                dx = min(max(x + drift // 3, 0), w - side)
-                frame[y : y + side, dx : dx + side] = face[..., None]
-                rows.writerow([frame_index, index, dx, y, side, side, EMOTIONS[label]])
+        for frame_index, (frame, placed) in enumerate(render_frames(faces, scene, frames, hold, size, seed)):
+            for index, face in enumerate(placed):
+                geometry = [round(face.cx, 2), round(face.cy, 2), round(face.side, 2), round(face.angle, 3)]
+                rows.writerow([frame_index, index, *face.box(), EMOTIONS[face.label], *geometry])
             writer.write(frame)
     writer.release()
     return frames
+
+
+def truth_faces(truth_csv: str | Path) -> dict[int, list[PlacedFace]]:
+    """The faces of each frame of a truth CSV (index -1: the crop index is not recorded)."""
+    import pandas as pd
+
+    truth = pd.read_csv(truth_csv)
+    out: dict[int, list[PlacedFace]] = {}
+    for t in truth.itertuples():
+        face = PlacedFace(-1, EMOTIONS.index(t.label), t.cx, t.cy, t.side, t.angle)
+        out.setdefault(int(t.frame), []).append(face)
+    return out
+
+
+def exact_crops(video: str | Path, truth_csv: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Every true face of a video cut out with its exact framing: (N, 48, 48) crops and labels."""
+    from fer_keras.app.align import warp_crop
+
+    by_frame = truth_faces(truth_csv)
+    capture = cv2.VideoCapture(str(video))
+    crops, labels, index = [], [], 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        for face in by_frame.get(index, []):
+            crops.append(warp_crop(gray, face.true_matrix()))
+            labels.append(face.label)
+        index += 1
+    capture.release()
+    return np.stack(crops), np.asarray(labels)
 
 
 def score_run(truth_csv: str | Path, app_csv: str | Path, min_iou: float = 0.3) -> dict:

@@ -165,9 +165,9 @@ class SavedModelPredictor(EmotionPredictor):
 class TFLitePredictor(EmotionPredictor):
     kind = "tflite"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int = 2):
         super().__init__(path)
-        self.interpreter = tflite_interpreter(path, threads=2)
+        self.interpreter = tflite_interpreter(path, threads=threads)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self._batch = None
@@ -245,8 +245,9 @@ def keras_file_of(path: str | Path | None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def load_predictor(path: str | Path | None = None) -> EmotionPredictor:
-    """Load any supported model file or directory and check it gives 7 probabilities."""
+def load_predictor(path: str | Path | None = None, threads: int = 2) -> EmotionPredictor:
+    """Load any supported model file or directory and check it gives 7 probabilities
+    (``threads``: of a TFLite or ONNX model; TensorFlow's are set by ``limit_tf_threads``)."""
     path = resolve_model_path(path)
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
@@ -255,9 +256,9 @@ def load_predictor(path: str | Path | None = None) -> EmotionPredictor:
     elif path.suffix == ".keras":
         predictor = KerasPredictor(path)
     elif path.suffix == ".tflite":
-        predictor = TFLitePredictor(path)
+        predictor = TFLitePredictor(path, threads)
     elif path.suffix == ".onnx":
-        predictor = OnnxPredictor(path)
+        predictor = OnnxPredictor(path, threads)
     else:
         raise FerKerasError(f"unsupported model file {path}: use a {MODEL_HELP}")
     return predictor.check_output()
