@@ -12,7 +12,8 @@ finds (IoU > 0.3):
   are ``HAAR_FRAMING`` and ``BLAZEFACE_BOX_FRAMING`` in ``fer_keras.app.detect``;
 - with the current framings, the residual map from the true crop to the app's crop: scale,
   rotation and shift (median and 90th percentile of their size).
-``--score MODEL`` also classifies every found face framed each way and exactly, on the same faces.
+``--score MODEL[,MODEL]`` also classifies every found face framed each way (and the app's way: its
+framings and their mirror images, averaged) and exactly, on the same faces.
 Measure on ``train``; score on ``val`` (never the test split for choices).
 """
 
@@ -70,7 +71,7 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="train", choices=("train", "val", "test"))
     p.add_argument("--frames", type=int, default=400, help="frames (= faces) per scene")
-    p.add_argument("--score", default="", help="also classify the found faces with this model")
+    p.add_argument("--score", default="", help="also classify the found faces with these models (comma-separated)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -111,7 +112,7 @@ def main() -> None:
 
     # The framings in the code (measured on train earlier) and the alternatives they were chosen over.
     ways = {
-        "dnn keypoints (eyes, nose, mouth)": ("dnn", KeypointFraming()),
+        "dnn keypoints (eyes, nose, mouth)": ("dnn", detectors["dnn"].framings[0]),
         "dnn keypoints (all six)": (
             "dnn",
             KeypointFraming(template=tuple(map(tuple, FER2013_KEYPOINTS)), use=tuple(range(6))),
@@ -131,20 +132,30 @@ def main() -> None:
             "shift_y": summary(r[:, 3]),
         }
 
-    if args.score:
+    for model in filter(None, args.score.split(",")):
         from fer_keras.inference.predictor import load_predictor
 
-        predictor = load_predictor(args.score)
-        report["accuracy"] = {}
-        for name in detectors:
+        predictor = load_predictor(model)
+        scores = report.setdefault("accuracy", {})[model] = {}
+        for name, detector in detectors.items():
             rows = found[name]
             labels = np.array([face.label for _, face, _, _ in rows])
             exact = np.stack([warp_crop(g, face.true_matrix()) for _, face, _, g in rows])
-            report["accuracy"][f"{name}: exact framing of the found faces"] = accuracy(predictor, exact, labels)
-            for way, (detector, framing) in ways.items():
-                if detector == name:
+            scores[f"{name}: exact framing of the found faces"] = accuracy(predictor, exact, labels)
+            probs = {}
+            for way, (way_detector, framing) in ways.items():
+                if way_detector == name:
                     crops = np.stack([warp_crop(g, framing.matrix(box)) for _, _, box, g in rows])
-                    report["accuracy"][way] = accuracy(predictor, crops, labels)
+                    probs[way] = predictor(crops), predictor(crops[:, :, ::-1])
+                    scores[way] = accuracy(predictor, crops, labels)
+            # the app's default: each of the detector's framings and its mirror image, averaged
+            app = [probs[way] for way, (d, framing) in ways.items() if d == name and framing in detector.framings]
+            both = np.mean([p for p, _ in app], 0)
+            scores[f"{name}: the app's framings, averaged"] = round(float((both.argmax(1) == labels).mean()), 4)
+            mirrored = np.mean([p for pair in app for p in pair], 0)
+            scores[f"{name}: the app's framings and their mirror images (the default)"] = round(
+                float((mirrored.argmax(1) == labels).mean()), 4
+            )
     print(json.dumps(report, indent=1))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,9 @@ from fer_keras.app.recognizer import EmotionRecognizer
 from fer_keras.app.synthetic import SCENES, exact_crops, make_face_video, score_run
 from fer_keras.data.loading import load_splits
 from fer_keras.inference.predictor import limit_tf_threads, load_predictor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from models import matmul_peak_gflops  # noqa: E402
 
 COLUMNS = ["scene", "detector", "model", "fps", "haar_only_fps", "detect", "preprocess", "infer"]
 COLUMNS += ["recall", "accuracy_detected", "accuracy_exact", "accuracy_end_to_end"]
@@ -86,6 +90,7 @@ def main() -> None:
     scenes = list(SCENES) if args.scene == "all" else args.scene.split(",")
     limit_tf_threads(args.threads or 1, 1)
     load_predictor(None)  # load TensorFlow before the first timed run
+    print(f"float32 matmul peak: {matmul_peak_gflops():.0f} GFLOP/s", flush=True)
 
     faces = getattr(load_splits(args.data, seed=0), args.split)
     rows = []
@@ -105,6 +110,7 @@ def main() -> None:
                 print(json.dumps({"split": args.split, "threads": args.threads, **row}), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(f"\nfloat32 matmul peak after the run: {matmul_peak_gflops():.0f} GFLOP/s")
     print("\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
