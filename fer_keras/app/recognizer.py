@@ -184,7 +184,7 @@ class EmotionRecognizer:
         # the probabilities averaged: two noisy estimates of the framing err less than one.
         default = tuple(getattr(self.detector, "framings", (BoxFraming(),)))
         self.framings = default if margin is None else (BoxFraming.from_margin(margin),)
-        # and in its mirror image (FER2013 faces have no handedness; +1-2 points on found faces)
+        # and in its mirror image (a face has no handedness; +0.5 points on found validation faces)
         self.flip = flip
         self.views = len(self.framings) * (2 if flip else 1)
         self.smoothing, self.detect_every = smoothing, detect_every
