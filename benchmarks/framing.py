@@ -33,7 +33,6 @@ from fer_keras.app.align import (
     KeypointFraming,
     compose,
     decompose,
-    invert,
     warp_crop,
 )
 from fer_keras.app.detect import BLAZEFACE_BOX_FRAMING, HAAR_FRAMING, FaceBox, make_detector
@@ -59,7 +58,7 @@ def box_framing(box: FaceBox, face) -> tuple[float, float, float]:
 
 def residual(matrix: np.ndarray, face) -> tuple[float, float, float, float]:
     """(scale, degrees, shift x, shift y) of true crop -> app crop."""
-    return decompose(compose(matrix, invert(face.true_matrix())))
+    return decompose(compose(matrix, cv2.invertAffineTransform(face.true_matrix())))
 
 
 def summary(values: np.ndarray) -> dict:
@@ -95,7 +94,7 @@ def main() -> None:
         "recall": {k: round(len(v) / total, 4) for k, v in found.items()},
     }
 
-    points = np.array([[invert_point(face, kp) for kp in box.keypoints] for _, face, box, _ in found["dnn"]])
+    points = np.array([[crop_point(face, kp) for kp in box.keypoints] for _, face, box, _ in found["dnn"]])
     template = np.median(points, 0)
     report["keypoint_template"] = {
         n: [round(float(x), 2), round(float(y), 2)] for n, (x, y) in zip(KEYPOINT_NAMES, template)
@@ -159,7 +158,8 @@ def main() -> None:
     print(json.dumps(report, indent=1))
 
 
-def invert_point(face, point) -> tuple[float, float]:
+def crop_point(face, point) -> tuple[float, float]:
+    """A frame point in the face's own 48x48 crop coordinates."""
     m = face.true_matrix()
     return tuple(m[:, :2] @ np.asarray(point) + m[:, 2])
 

@@ -1,7 +1,7 @@
 """Live-app benchmark on labelled 640x480 videos built several ways from FER2013 crops.
 
     python benchmarks/live_video.py --data ../shared/data/fer2013 \\
-        [--scene plain,small,...|all] [--detector dnn,haar] [--model PATH,PATH] [--frames 600]
+        [--scene plain,small,...|all] [--detector dnn,haar] [--model PATH,PATH] [--frames 900]
 
 Each scene (``fer_keras.app.synthetic.SCENES``: face size, border, blur, JPEG, lighting, rotation,
 two sizes) is its own video of **test** crops, run headless through the live app's pipeline
@@ -31,7 +31,6 @@ from fer_keras.app.live import run_video
 from fer_keras.app.recognizer import EmotionRecognizer
 from fer_keras.app.synthetic import SCENES, exact_crops, make_face_video, score_run
 from fer_keras.data.loading import load_splits
-from fer_keras.inference.predictor import limit_tf_threads, load_predictor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import matmul_peak_gflops  # noqa: E402
@@ -77,7 +76,7 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test", help="crops to paste (use train or val to tune, test to report)")
     p.add_argument("--scene", default="all", help=f"comma-separated: {', '.join(SCENES)} (or all)")
-    p.add_argument("--model", default="", help="comma-separated models (default: the shipped SavedModel)")
+    p.add_argument("--model", default="", help="comma-separated models (default: the shipped model, as TFLite)")
     p.add_argument("--detector", default="dnn", help="comma-separated: dnn, haar, mtcnn")
     p.add_argument("--margin", type=float, default=None, help="box margin per side instead of the detector's framing")
     p.add_argument("--detect-every", default="2", help="comma-separated N (the app's default: 2)")
@@ -88,8 +87,6 @@ def main() -> None:
     p.add_argument("--json", help="also write the rows to this JSON file")
     args = p.parse_args()
     scenes = list(SCENES) if args.scene == "all" else args.scene.split(",")
-    limit_tf_threads(args.threads or 1, 1)
-    load_predictor(None)  # load TensorFlow before the first timed run
     print(f"float32 matmul peak: {matmul_peak_gflops():.0f} GFLOP/s", flush=True)
 
     faces = getattr(load_splits(args.data, seed=0), args.split)

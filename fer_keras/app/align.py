@@ -10,7 +10,7 @@ crop it is handed, so each detector maps its output onto that framing:
   ``dx``, ``dy`` box sides away from the box centre.
 
 Both templates were measured by ``python benchmarks/framing.py --data ../shared/data/fer2013``
-on upscaled *training* crops pasted into frames built several ways (docs/experiments/framing.md).
+on upscaled *training* crops pasted into frames built several ways (docs/experiments/live-video.md).
 """
 
 from __future__ import annotations
@@ -119,7 +119,3 @@ def decompose(matrix: np.ndarray, size: int = CROP_SIZE) -> tuple[float, float, 
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """The 2x3 map ``outer(inner(p))``."""
     return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2].astype(np.float32)
-
-
-def invert(matrix: np.ndarray) -> np.ndarray:
-    return cv2.invertAffineTransform(matrix)

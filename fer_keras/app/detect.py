@@ -12,7 +12,6 @@ that turn what it finds into FER2013-like crops.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,8 +150,8 @@ class BlazeFaceDetector:
 
     wants_gray = False
     # Eyes, nose and mouth onto the FER2013 template (the box if a caller drops the keypoints), and
-    # the box framed as FER2013 frames faces (benchmarks/framing.py: each alone loses 3-4 points of
-    # accuracy to framing on validation faces, the two averaged about 2).
+    # the box framed as FER2013 frames faces. On single validation frames (benchmarks/framing.py)
+    # each alone scores about 5 points under the exact framing; the two averaged, 3.
     framings = (KeypointFraming(fallback=BLAZEFACE_BOX_FRAMING), BLAZEFACE_BOX_FRAMING)
 
     def __init__(
@@ -164,20 +163,20 @@ class BlazeFaceDetector:
         threads: int | None = None,
         short_side: int | None = None,
     ):
-        from fer_keras.inference.predictor import tflite_interpreter
+        from fer_keras.inference.predictor import all_cores, tflite_interpreter
 
         path = Path(model) if Path(model).exists() else blazeface_model_path(str(model))
         # Like OpenCV's Haar cascade, the detector uses every core by default (two halve its time
         # on a 2-core CPU); a server that runs one detector per core passes threads=1.
-        threads = threads or min(os.cpu_count() or 1, 4)
-        self.interpreter = tflite_interpreter(path, threads)
+        self.interpreter = tflite_interpreter(path, threads or all_cores())
         detail = self.interpreter.get_input_details()[0]
         self._input, self.size = detail["index"], int(detail["shape"][1])
         # Two outputs: (1, N, 16) box regressors and (1, N, 1) face logits.
         outputs = sorted(self.interpreter.get_output_details(), key=lambda o: int(o["shape"][-1]))
         self._scores, self._boxes = outputs[0]["index"], outputs[-1]["index"]
-        if int(outputs[-1]["shape"][1]) != len(blazeface_anchors(self.size)):
-            raise FerKerasError(f"{path} is not a BlazeFace model with {len(blazeface_anchors(self.size))} anchors")
+        anchors = len(blazeface_anchors(self.size))
+        if int(outputs[-1]["shape"][1]) != anchors:
+            raise FerKerasError(f"{path} is not a BlazeFace model with {anchors} anchors")
         self.stride = max(stride for stride, _ in BLAZEFACE_ANCHORS[self.size])
         self.short_side = short_side or self.size
         self.min_confidence, self.nms_iou, self.min_face = min_confidence, nms_iou, min_face
@@ -253,6 +252,6 @@ def face_crop(
     gray: np.ndarray, box: FaceBox, margin: float | BoxFraming | KeypointFraming = 0.0, size: int = CROP_SIZE
 ) -> np.ndarray:
     """The ``size``x``size`` crop of a face: ``margin`` grows the box's square per side, or a
-    framing (a detector's ``framing``) places it; edges beyond the frame are replicated."""
+    framing (one of a detector's ``framings``) places it; edges beyond the frame are replicated."""
     framing = BoxFraming.from_margin(margin) if isinstance(margin, int | float) else margin
     return warp_crop(gray, framing.matrix(box, size), size)

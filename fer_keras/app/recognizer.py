@@ -12,7 +12,6 @@ detect -> crop (the detector's FER2013-like framing) -> classify all faces of a 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,13 @@ from fer_keras.app.detect import DETECTORS, FaceBox, face_crop, make_detector
 from fer_keras.app.track import FaceTracker
 from fer_keras.contract import CROP_SIZE, EMOTIONS, NUM_CLASSES
 from fer_keras.errors import FerKerasError
-from fer_keras.inference.predictor import EmotionPredictor, limit_tf_threads, load_predictor, shipped_model
+from fer_keras.inference.predictor import (
+    EmotionPredictor,
+    all_cores,
+    limit_tf_threads,
+    load_predictor,
+    shipped_model,
+)
 
 STAGES = ("detect", "preprocess", "infer", "draw")
 
@@ -176,8 +181,7 @@ class EmotionRecognizer:
         # SavedModel, 1.5-4x faster on a few crops); a predictor object, e.g. a shared one, is used as is.
         if model is None:
             model = shipped_model(".tflite")
-        cores = threads or min(os.cpu_count() or 1, 4)
-        self.predictor = load_predictor(model, cores) if isinstance(model, str | Path) else model
+        self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
         self.detector = make_detector(detector, downscale=downscale) if isinstance(detector, str) else detector
         # Each detector frames a face its own way: its framings make the crops look like FER2013's.
         # With several (BlazeFace: keypoints and box), each face is classified in each framing and

@@ -8,6 +8,7 @@ returns 7 probabilities in FER2013 order: the preprocessing is inside every arte
 from __future__ import annotations
 
 import abc
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -41,6 +42,11 @@ def shipped_models_dir() -> Path:
 def shipped_model(suffix: str = "") -> Path:
     """The shipped model: its SavedModel folder (the fastest to load and run), or the ``suffix`` file."""
     return shipped_models_dir() / f"{SHIPPED_NAME}{suffix}"
+
+
+def all_cores(cap: int = 4) -> int:
+    """The CPU's cores, at most ``cap``: the thread count of a TFLite or ONNX call by default."""
+    return min(os.cpu_count() or 1, cap)
 
 
 def limit_tf_threads(intra_op: int = 1, inter_op: int = 1) -> bool:
