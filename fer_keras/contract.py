@@ -12,6 +12,11 @@ from fer_keras.errors import FerKerasError
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
+# FER+ models (``--ferplus``): the FER+ paper's eight classes, FER2013's seven first, then contempt,
+# so an index below 7 means the same emotion in both.
+FERPLUS_EMOTIONS: tuple[str, ...] = (*EMOTIONS, "contempt")
+# A model's class list is fixed by its number of outputs: each known list has its own length.
+CLASS_LISTS: dict[int, tuple[str, ...]] = {len(EMOTIONS): EMOTIONS, len(FERPLUS_EMOTIONS): FERPLUS_EMOTIONS}
 
 CROP_SIZE = 48  # FER2013's crops: the side of the square grayscale image every model takes
 CROP_SHAPE = (CROP_SIZE, CROP_SIZE, 1)
@@ -79,3 +84,14 @@ def label_index(name: str, where: str = "") -> int | None:
         f"unknown emotion class {name!r}{place}; expected one of {', '.join(EMOTIONS)} "
         f"or an alias such as anger/happiness/sadness/surprised (contempt is dropped)"
     )
+
+
+def class_names(num_outputs: int, where: str = "the model") -> tuple[str, ...]:
+    """The class list of a model with ``num_outputs`` probabilities: FER2013's 7 emotions or FER+'s 8."""
+    try:
+        return CLASS_LISTS[int(num_outputs)]
+    except (KeyError, TypeError, ValueError):
+        raise FerKerasError(
+            f"{where} returns {num_outputs} values per face; fer_keras models return 7 (FER2013: "
+            f"{', '.join(EMOTIONS)}) or 8 (FER+: the same and contempt) probabilities"
+        ) from None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from fer_keras.cli import cli_main, command_parser
-from fer_keras.contract import EMOTIONS, TTA_MODES
-from fer_keras.data.loading import check_data_path
+from fer_keras.contract import TTA_MODES
+from fer_keras.data.loading import FERPLUS_HELP, check_data_path
 from fer_keras.inference.predictor import MODEL_HELP
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-fraction", type=float, default=None, help="share of train in --split val (default: the run's, else 0.1)"
     )
     p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation views to average")
+    p.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=FERPLUS_HELP)
     p.add_argument("--out", default="eval", help="folder for metrics.json, figures and report.md")
     p.add_argument("--no-explain", action="store_true", help="skip Grad-CAM and t-SNE")
     return p
@@ -50,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         explain=not args.no_explain,
         split_seed=args.split_seed,
         val_fraction=args.val_fraction,
+        ferplus=args.ferplus,
     )
-    per_class = " ".join(f"{name}={metrics['per_class'][name]['f1']:.3f}" for name in EMOTIONS)
-    print(f"per-class F1: {per_class}")
+    if metrics.get("dropped") or metrics.get("note"):
+        left_out = ", ".join(f"{reason}: {n}" for reason, n in sorted(metrics.get("dropped", {}).items()))
+        print("; ".join(part for part in (f"left out {left_out}" if left_out else "", metrics.get("note", "")) if part))
+    per_class = " ".join(f"{name}={metrics['per_class'][name]['f1']:.3f}" for name in metrics["labels"])
+    print(f"{metrics['n']} images, labels from {metrics['labels_from']}; per-class F1: {per_class}")
     print(f"wrote {args.out}/metrics.json, report.md and figures")
     print(summary_line(metrics))
     return 0

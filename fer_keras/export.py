@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from fer_keras.cli import cli_main, command_parser
-from fer_keras.data.loading import check_data_path
+from fer_keras.data.loading import FERPLUS_HELP, check_data_path
+from fer_keras.errors import FerKerasError
 from fer_keras.inference.predictor import FORMATS, QUANTIZE
 
 
@@ -21,12 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=QUANTIZE, default="none", help="TFLite weights (int8 needs --data)")
     p.add_argument("--out", default=None, help="output path (default: beside the model)")
     p.add_argument("--data", default=None, help="dataset: int8 calibration (train) and the accuracy check (test)")
+    p.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=f"with --data: {FERPLUS_HELP}")
     return p
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.ferplus and not args.data:
+        raise FerKerasError("--ferplus labels the --data test split: give --data too")
     if args.data:
         check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.inference.export import export, keras_source
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     target = export(model, args.format, args.out, args.quantize, args.data)
     print(f"wrote {target}")
     if args.data:
-        before, after = compare_on_test(keras_source(model), target, args.data)
+        before, after = compare_on_test(keras_source(model), target, args.data, args.ferplus)
         delta = 100 * (after["accuracy"] - before["accuracy"])
         print(f"float model: {summary_line(before)}")
         print(f"export:      {summary_line(after)} (accuracy change {delta:+.2f} points)")

@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, type=Path, help="finished run directory (best.keras, config.json)")
     p.add_argument("--name", required=True, help="file stem of the shipped model, e.g. mobilenetv2")
     p.add_argument("--data", required=True, help="the dataset the run trained on (for its splits and the test figures)")
+    p.add_argument(
+        "--ferplus", default=None, metavar="VOTES.csv", help="a FER+ run's votes file, if moved since training"
+    )
     p.add_argument("--out", default="saved_models", type=Path, help="folder for the model files and the card")
     p.add_argument("--tta", choices=TTA_MODES, default="none", help="views to average inside the shipped graph")
     p.add_argument("--latency-repeats", type=int, default=300, help="timed batch-1 calls per format (median)")
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from fer_keras.reporting.model_card import ship
 
     limit_tf_threads(1, 1)  # latency as the live app runs it (--threads 1)
-    card = ship(args.run, args.name, args.data, args.out, args.tta, args.latency_repeats)
+    card = ship(args.run, args.name, args.data, args.out, args.tta, args.latency_repeats, args.ferplus)
     print(json.dumps({k: v for k, v in card.items() if k != "summary"}, indent=2))
     print(card["summary"])
     return 0

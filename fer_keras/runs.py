@@ -138,16 +138,20 @@ def select_split(
     model_path: str | Path | None = None,
     split_seed: int | None = None,
     val_fraction: float | None = None,
+    ferplus: str | Path | None = None,
 ) -> FaceArrays:
     """The images to score a model on.
 
     ``test`` / ``train`` are the dataset's own splits (a folder of ``<class>/`` images is used
     whole). ``val`` is carved from train as the run the model belongs to carved it: the same seed,
     fraction, FER+ labels, skipped files and extra data (``val_split_of``); a model outside a run
-    gets the training defaults. ``--limit`` never applies here: evaluation uses whole splits.
+    gets the training defaults. ``ferplus`` (a votes file) labels the images with FER+ majorities
+    instead of the run's labels. ``--limit`` never applies here: evaluation uses whole splits.
     """
     run = RunDir.containing(model_path) if model_path is not None else None
     options = split_options({**(run.config() if run else {}), "data": str(data), "limit": 0})
+    if ferplus:
+        options["ferplus"] = str(ferplus)
     if split == "val":
         options["seed"], options["val_fraction"] = val_split_of(model_path, split_seed, val_fraction)
         return load_splits(**options).val

@@ -11,7 +11,7 @@ import argparse
 
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import TTA_MODES
-from fer_keras.data.loading import check_data_path
+from fer_keras.data.loading import FERPLUS_HELP, check_data_path
 from fer_keras.errors import FerKerasError
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of train in --split val (default: model A's run, else 0.1)",
     )
     p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation views to average")
+    p.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=FERPLUS_HELP)
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the images")
     return p
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         args.resamples,
         args.split_seed,
         args.val_fraction,
+        args.ferplus,
     )
     print(format_result(result))
     return 0

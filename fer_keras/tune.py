@@ -23,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="search directory; run the same command again to continue")
     p.add_argument("--model", default="mobilenetv2", help="architecture (a space file may name its own)")
     p.add_argument("--data", default=None, help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA)")
+    p.add_argument(
+        "--ferplus",
+        default="",
+        metavar="VOTES.csv",
+        help="FER+ votes for a folder --data: search an 8-class FER+ model",
+    )
     p.add_argument("--tuner", choices=TUNERS, default="bayesian", help="search strategy")
     p.add_argument("--max-trials", type=int, default=8, help="trials to run (random, bayesian)")
     p.add_argument("--epochs", type=int, default=5, help="epochs per trial (hyperband: the largest budget)")

@@ -55,6 +55,15 @@ def _private_cache(tmp_path_factory) -> None:
     os.environ["FER_KERAS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="session")
+def ferplus_votes(fer_root) -> Path:
+    """The FER+ votes of the dataset: $FER_KERAS_FERPLUS, else ferplus/fer2013_votes.csv beside it."""
+    path = Path(os.environ.get("FER_KERAS_FERPLUS") or fer_root.parent / "ferplus" / "fer2013_votes.csv")
+    if not path.is_file():
+        pytest.fail(f"FER+ votes not found at {path}: set FER_KERAS_FERPLUS to fer2013_votes.csv")
+    return path
+
+
 def copy_subset(root: Path, dest: Path, per_class: dict[str, int]) -> Path:
     """Copy the first N images per class of each split (sorted names: the same files every time)."""
     for split, n in per_class.items():

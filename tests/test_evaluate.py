@@ -141,7 +141,7 @@ def _error(argv, capsys) -> str:
 def test_bad_input(small_model_file, small_fer, tmp_path, capsys):
     five = tmp_path / "five.keras"
     build("mobilenetv2", width=0.35, num_classes=5).save(five)
-    assert "gives 5 outputs" in _error(["--model", str(five), "--data", str(small_fer)], capsys)
+    assert "returns 5 values per face" in _error(["--model", str(five), "--data", str(small_fer)], capsys)
     unknown = tmp_path / "unknown"
     shutil.copytree(small_fer / "test", unknown)
     (unknown / "happy").rename(unknown / "joyful-ish")

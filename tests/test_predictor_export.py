@@ -112,7 +112,7 @@ def test_model_with_wrong_output_size(tmp_path):
     keras.utils.set_random_seed(0)
     path = tmp_path / "five.keras"
     build("mobilenetv2", width=0.35, num_classes=5).save(path)
-    with pytest.raises(FerKerasError, match="gives 5 outputs; an emotion model must give 7"):
+    with pytest.raises(FerKerasError, match="returns 5 values per face; fer_keras models return 7"):
         load_predictor(path)
 
 

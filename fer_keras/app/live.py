@@ -25,7 +25,15 @@ from fer_keras.contract import EMOTIONS
 from fer_keras.errors import FerKerasError, first_line
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-CSV_HEADER = ["frame", "time_s", "face_id", "x", "y", "w", "h", "label", "confidence"] + [f"p_{e}" for e in EMOTIONS]
+CSV_COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "label", "confidence"]
+
+
+def csv_header(classes: tuple[str, ...] = EMOTIONS) -> list[str]:
+    """The live CSV's columns: one ``p_<class>`` per class of the model."""
+    return CSV_COLUMNS + [f"p_{name}" for name in classes]
+
+
+CSV_HEADER = csv_header()  # a FER2013 model's
 WINDOW = "fer_keras live (q to quit)"
 NO_WINDOW_HINT = "run with --no-display (and --output annotated.mp4 and/or --csv faces.csv to keep the results)"
 COLORS = {  # BGR
@@ -36,6 +44,7 @@ COLORS = {  # BGR
     "sad": (200, 120, 40),
     "surprise": (40, 160, 250),
     "neutral": (180, 180, 180),
+    "contempt": (120, 60, 40),
 }
 
 
@@ -44,18 +53,20 @@ PANEL_ROW = 17  # pixels per emotion in the per-class panel
 PANEL_NAME, PANEL_BAR, PANEL_VALUE = 68, 62, 34  # column widths: full name, bar, percentage
 
 
-def _panel_size() -> tuple[int, int]:
-    return PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8, PANEL_ROW * len(EMOTIONS) + 6
+def _panel_size(classes: int = len(EMOTIONS)) -> tuple[int, int]:
+    return PANEL_NAME + PANEL_BAR + PANEL_VALUE + 8, PANEL_ROW * classes + 6
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
     return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
-def _panel_place(frame: np.ndarray, box, taken: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+def _panel_place(
+    frame: np.ndarray, box, taken: list[tuple[int, int, int, int]], classes: int = len(EMOTIONS)
+) -> tuple[int, int, int, int]:
     """Where a face's panel goes: right of the face, else left, below or above, whichever covers
     the least of the faces, labels and panels already drawn; always inside the frame."""
-    width, height = _panel_size()
+    width, height = _panel_size(classes)
     frame_h, frame_w = frame.shape[:2]
     candidates = [
         (box.x + box.w + 6, box.y),
@@ -77,8 +88,7 @@ def _panel(frame: np.ndarray, face: Face, rect: tuple[int, int, int, int]) -> No
     if x1 <= x0 or y1 <= y0:
         return
     frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * 0.25).astype(frame.dtype)  # darken: text stays readable
-    for i, name in enumerate(EMOTIONS):
-        p = face.probs[name]
+    for i, (name, p) in enumerate(face.probs.items()):
         base = y0 + 4 + i * PANEL_ROW
         weight = 2 if name == face.label else 1
         cv2.putText(frame, name, (x0 + 4, base + 12), FONT, 0.42, (255, 255, 255), weight, cv2.LINE_AA)
@@ -101,7 +111,7 @@ def draw(frame: np.ndarray, faces: list[Face], fps: float | None = None) -> np.n
         cv2.putText(frame, text, (b.x + 3, y - 2), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
         taken.append((b.x, y - th - 6, b.x + tw + 6, y + 3))
     for face in sorted(faces, key=lambda f: f.box.x):  # left to right: each panel sees those placed before
-        rect = _panel_place(frame, face.box, taken)
+        rect = _panel_place(frame, face.box, taken, len(face.probs))
         _panel(frame, face, rect)
         taken.append(rect)
     if fps is not None:
@@ -151,7 +161,7 @@ class VideoSummary:
 def csv_row(frame: int, time_s: float, face: Face) -> list:
     b = face.box
     return [frame, f"{time_s:.3f}", face.face_id, b.x, b.y, b.w, b.h, face.label, f"{face.confidence:.4f}"] + [
-        f"{face.probs[e]:.4f}" for e in EMOTIONS
+        f"{p:.4f}" for p in face.probs.values()
     ]
 
 
@@ -170,7 +180,7 @@ def run_video(
     csv_file = open(csv_path, "w", newline="") if csv_path else None  # noqa: SIM115 - closed in finally
     rows = csv.writer(csv_file) if csv_file else None
     if rows:
-        rows.writerow(CSV_HEADER)
+        rows.writerow(csv_header(recognizer.classes))
     frames, started, fps = 0, time.perf_counter(), 0.0
     try:
         for time_s, frame in stream:
@@ -217,7 +227,7 @@ def run_video(
     if frames == 0:
         raise FerKerasError(f"no frames could be read from {source}")
     tracks = recognizer.tracker.all_tracks()
-    dominant = {t.face_id: EMOTIONS[int(t.label_counts.argmax())] for t in tracks}
+    dominant = {t.face_id: recognizer.classes[int(t.label_counts.argmax())] for t in tracks}
     return VideoSummary(frames, seconds, len(tracks), dominant, recognizer.timer.ms_per_frame(), stream.dropped)
 
 

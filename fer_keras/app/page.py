@@ -35,7 +35,7 @@ PAGE = """<!doctype html>
 <video id="camera" autoplay muted playsinline style="position:absolute; left:0; top:0; width:2px; height:2px; opacity:0"></video>
 <script>
 const COLORS = {angry: "#dc2828", disgust: "#288c28", fear: "#a03ca0", happy: "#f0c828",
-                sad: "#2878c8", surprise: "#faa028", neutral: "#b4b4b4"};
+                sad: "#2878c8", surprise: "#faa028", neutral: "#b4b4b4", contempt: "#283c78"};
 const view = document.getElementById("view"), ctx = view.getContext("2d");
 const video = document.getElementById("camera"), status = document.getElementById("status");
 const facesBox = document.getElementById("faces");

@@ -25,7 +25,7 @@ from fer_keras.app.align import BoxFraming
 from fer_keras.app.capture import open_source
 from fer_keras.app.detect import DETECTORS, FaceBox, face_crop, make_detector
 from fer_keras.app.track import FaceTracker
-from fer_keras.contract import CROP_SIZE, EMOTIONS, NUM_CLASSES
+from fer_keras.contract import CROP_SIZE, EMOTIONS, class_names
 from fer_keras.errors import FerKerasError
 from fer_keras.inference.predictor import (
     EmotionPredictor,
@@ -48,12 +48,14 @@ class Emotion:
 
     @classmethod
     def from_probs(cls, probs: np.ndarray) -> Emotion:
+        """From a model's probabilities (FER2013's 7 classes or FER+'s 8, told apart by their number)."""
+        names = class_names(len(probs))
         top = int(np.argmax(probs))
-        return cls(EMOTIONS[top], float(probs[top]), {e: float(p) for e, p in zip(EMOTIONS, probs)})
+        return cls(names[top], float(probs[top]), {e: float(p) for e, p in zip(names, probs, strict=True)})
 
     def vector(self) -> np.ndarray:
-        """The probabilities in ``EMOTIONS`` order."""
-        return np.array([self.probs[e] for e in EMOTIONS], np.float32)
+        """The probabilities in the model's class order."""
+        return np.array(list(self.probs.values()), np.float32)
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ class EmotionRecognizer:
 
     ``model``: any supported format (run directory, ``.keras``, SavedModel, ``.tflite``, ``.onnx``;
     default: the shipped model). ``detector``: ``dnn`` (BlazeFace), ``haar`` or ``mtcnn``.
-    ``margin`` replaces the detector's FER2013 framing (keypoint alignment for ``dnn``) by the
+    ``classes`` is the model's class list (FER2013's 7 emotions, or FER+'s 8 with contempt), the
+    keys of every ``probs``. ``margin`` replaces the detector's FER2013 framing (keypoint alignment for ``dnn``) by the
     box's square grown by that share per side; ``flip`` also classifies each crop's mirror image
     and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
@@ -182,6 +185,8 @@ class EmotionRecognizer:
         if model is None:
             model = shipped_model(".tflite")
         self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
+        # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
+        self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))
         self.detector = make_detector(detector, downscale=downscale) if isinstance(detector, str) else detector
         # Each detector frames a face its own way: its framings make the crops look like FER2013's.
         # With several (BlazeFace: keypoints and box), each face is classified in each framing and
@@ -269,7 +274,7 @@ class EmotionRecognizer:
         t1 = time.perf_counter()
         crops = self._crops(gray, boxes)
         t2 = time.perf_counter()
-        probs = self.merge_views(self.predictor(crops)) if boxes else np.zeros((0, NUM_CLASSES), np.float32)
+        probs = self.merge_views(self.predictor(crops)) if boxes else np.zeros((0, len(self.classes)), np.float32)
         t3 = time.perf_counter()
         ids = None
         if track:

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from fer_keras.app.detect import make_detector
 from fer_keras.app.page import PAGE
 from fer_keras.app.recognizer import Emotion, EmotionRecognizer, merge_views
-from fer_keras.contract import CROP_SIZE, EMOTIONS
+from fer_keras.contract import CROP_SIZE
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.inference.predictor import EmotionPredictor, load_predictor
 
@@ -275,7 +275,7 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
             "status": "ok",
             "model": str(getattr(predictor, "path", "")),
             "model_format": predictor.kind,
-            "classes": list(EMOTIONS),
+            "classes": list(predictor.classes),
             "detector": options.detector,
             "version": __version__,
         }
@@ -301,7 +301,7 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
             raise ServeError(400, "the body is empty: send an image")
         started = time.perf_counter()
         shape, boxes, crops = await locator.locate(body)
-        probs = await batcher.predict(crops) if len(crops) else np.zeros((0, len(EMOTIONS)), np.float32)
+        probs = await batcher.predict(crops) if len(crops) else np.zeros((0, len(predictor.classes)), np.float32)
         probs = merge_views(probs, locator.views)
         faces = EmotionRecognizer.faces(boxes, probs)
         return {

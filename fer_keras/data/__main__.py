@@ -16,7 +16,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA or data/fer2013)",
     )
-    inspect.add_argument("--ferplus", help="FER+ fer2013new.csv to relabel a fer2013.csv by majority vote")
+    inspect.add_argument(
+        "--ferplus",
+        metavar="VOTES.csv",
+        help="FER+ votes: fer2013_votes.csv for a folder (8 classes, with the agreement between FER2013 "
+        "and FER+ labels per class), or fer2013new.csv for a fer2013.csv",
+    )
     inspect.add_argument("--skip-bad", action="store_true", help="skip and count unreadable files")
     inspect.add_argument("--no-cache", action="store_true", help="decode again instead of using the cache")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from fer_keras.contract import NUM_CLASSES
 BALANCE_MODES = ("none", "weights", "sqrt-weights", "sample")
 
 
-def class_weights(labels: np.ndarray, mode: str = "weights") -> dict[int, float] | None:
+def class_weights(labels: np.ndarray, mode: str = "weights", num_classes: int = NUM_CLASSES) -> dict[int, float] | None:
     """Keras ``class_weight`` for imbalanced classes: inverse frequency, or its square root."""
     if mode not in ("weights", "sqrt-weights"):
         return None
@@ -19,6 +19,6 @@ def class_weights(labels: np.ndarray, mode: str = "weights") -> dict[int, float]
     weights = compute_class_weight("balanced", classes=present, y=labels)
     if mode == "sqrt-weights":
         weights = np.sqrt(weights)
-    out = {c: 1.0 for c in range(NUM_CLASSES)}
+    out = {c: 1.0 for c in range(num_classes)}
     out.update({int(c): float(w) for c, w in zip(present, weights, strict=True)})
     return out

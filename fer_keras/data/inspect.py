@@ -48,11 +48,37 @@ def find_duplicates(faces: FaceArrays, max_examples: int = 5) -> DuplicateReport
             report.conflicting_groups += 1
             report.conflicting_images += len(members)
             if len(report.examples) < max_examples:
-                shown = [f"{faces.names[i]} ({EMOTIONS[faces.labels[i]]})" for i in members[:4]]
+                shown = [f"{faces.names[i]} ({faces.classes[faces.labels[i]]})" for i in members[:4]]
                 if len(members) > 4:
                     shown.append(f"{len(members) - 4} more")
                 report.examples.append(tuple(shown))
     return report
+
+
+def agreement(faces: FaceArrays) -> dict[str, tuple[int, float]]:
+    """Per FER2013 class: its images (with a FER+ majority) and the share whose FER+ majority is the
+    same emotion; ``all`` for every class together."""
+    fer2013, ferplus = faces.fer2013_labels, faces.labels
+    out = {}
+    for c, name in enumerate(EMOTIONS):
+        mask = fer2013 == c
+        out[name] = (int(mask.sum()), float((ferplus[mask] == c).mean()) if mask.any() else float("nan"))
+    out["all"] = (len(faces), float((ferplus == fer2013).mean()) if len(faces) else float("nan"))
+    return out
+
+
+def agreement_lines(faces: FaceArrays) -> list[str]:
+    lines = ["FER2013 label vs FER+ majority (images kept by the FER+ protocol):"]
+    lines.append(f"{'FER2013':<10}{'images':>10}{'same':>10}   most common FER+ majority otherwise")
+    for c, (name, (n, share)) in enumerate(agreement(faces).items()):
+        other = ""
+        if name != "all":
+            rest = faces.labels[(faces.fer2013_labels == c) & (faces.labels != c)]
+            if len(rest):
+                top = np.bincount(rest, minlength=len(faces.classes))
+                other = f"{faces.classes[int(top.argmax())]} ({top.max() / n:.0%})"
+        lines.append(f"{name:<10}{n:>10,}{share:>10.1%}   {other}")
+    return lines
 
 
 def format_report(faces: FaceArrays, load: LoadReport | None = None) -> str:
@@ -62,7 +88,7 @@ def format_report(faces: FaceArrays, load: LoadReport | None = None) -> str:
     header = f"{'class':<10}" + "".join(f"{s:>10}" for s in splits) + f"{'total':>10}"
     lines += [header, "-" * len(header)]
     table = np.stack([faces.split(s).class_counts() for s in splits], axis=1)
-    for c, name in enumerate(EMOTIONS):
+    for c, name in enumerate(faces.classes):
         lines.append(f"{name:<10}" + "".join(f"{v:>10,}" for v in table[c]) + f"{table[c].sum():>10,}")
     lines.append("-" * len(header))
     lines.append(f"{'total':<10}" + "".join(f"{v:>10,}" for v in table.sum(0)) + f"{table.sum():>10,}")
@@ -71,6 +97,8 @@ def format_report(faces: FaceArrays, load: LoadReport | None = None) -> str:
         lines.append("official subsets: " + ", ".join(f"{k} {v:,}" for k, v in subsets.items() if v))
     if faces.skipped:
         lines.append("skipped: " + ", ".join(f"{k} {v:,}" for k, v in sorted(faces.skipped.items())))
+    if faces.fer2013_labels is not None:
+        lines += ["", *agreement_lines(faces)]
     dup = find_duplicates(faces)
     lines.append("")
     lines.append("duplicates (identical decoded pixels):")

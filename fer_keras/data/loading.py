@@ -12,6 +12,8 @@ import numpy as np
 
 from fer_keras.contract import CROP_SIZE
 from fer_keras.data import cache
+from fer_keras.data.ferplus import EXTRA_ROWS, read_votes
+from fer_keras.data.ferplus import relabel as ferplus_relabel
 from fer_keras.data.sources import (
     FaceArrays,
     decode_files,
@@ -22,6 +24,10 @@ from fer_keras.data.sources import (
 from fer_keras.errors import FerKerasError
 
 DATA_ENV = "FER_KERAS_DATA"
+FERPLUS_HELP = (
+    "FER+ votes (fer2013_votes.csv): score against FER+ majority labels, 8 classes with contempt; images "
+    "whose majority is unknown, not a face or tied are left out and counted"
+)
 DEFAULT_DATA = Path("data/fer2013")
 
 
@@ -67,8 +73,7 @@ def load_faces(
         files = [root] + ([Path(ferplus)] if ferplus else [])
         image_files = []
     else:
-        if ferplus:
-            raise FerKerasError("--ferplus relabels the Kaggle fer2013.csv; pass that CSV as --data")
+        votes = read_votes(ferplus) if ferplus else None  # a bad votes file fails before any decoding
         image_files = list_image_files(root, on_error, skipped)
         files = [f.path for f in image_files]
     try:
@@ -79,20 +84,24 @@ def load_faces(
     hash_root = root if layout != "csv" else root.parent
     report.key = cache.content_hash(hash_root, files, blobs, options)
     watch.lap("read_and_hash")
-    if use_cache:
-        cached = cache.load_cached(report.key)
-        if cached is not None:
-            watch.lap("cache_load")
-            report.from_cache, report.seconds = True, watch.seconds
-            return cached
-    if layout == "csv":
-        faces = read_csv(root, size, on_error, Path(ferplus) if ferplus else None)
+    faces = cache.load_cached(report.key) if use_cache else None
+    if faces is not None:
+        watch.lap("cache_load")
+        report.from_cache = True
     else:
-        faces = decode_files(image_files, blobs, size, on_error, skipped)
-    watch.lap("decode")
-    if use_cache:
-        cache.save_cached(report.key, faces)
-        watch.lap("cache_save")
+        if layout == "csv":
+            faces = read_csv(root, size, on_error, Path(ferplus) if ferplus else None)
+        else:
+            faces = decode_files(image_files, blobs, size, on_error, skipped)
+        watch.lap("decode")
+        if use_cache:
+            cache.save_cached(report.key, faces)
+            watch.lap("cache_save")
+    if layout != "csv" and ferplus:
+        # the pixels are cached; the FER+ labels are cheap and follow the votes file as it is now
+        faces = ferplus_relabel(faces, votes)
+        report.key = hashlib.sha256((report.key + votes.digest).encode()).hexdigest()
+        watch.lap("ferplus")
     report.seconds = watch.seconds
     return faces
 
@@ -206,9 +215,25 @@ def load_splits(
 ) -> Splits:
     """Load a dataset and split it; ``limit`` keeps a stratified subset of each split (quick runs)."""
     report = LoadReport()
-    faces = load_faces(path, size, on_error, ferplus, report=report)
+    relabel_after = bool(ferplus) and detect_layout(Path(path)) != "csv"
+    if relabel_after and extra:
+        raise FerKerasError("--extra datasets have no FER+ votes: they cannot be merged into a --ferplus run")
+    faces = load_faces(path, size, on_error, None if relabel_after else ferplus, report=report)
     extras = [load_faces(p, size, on_error) for p in (extra or [])]
     splits = make_splits(faces, val_fraction, seed, dedupe, extras)
+    if relabel_after:
+        # Split on the FER2013 labels first, then relabel: a FER+ run holds out the same validation
+        # images as a FER2013 run with the same seed, so a FER2013 model it starts from never
+        # trained on them.
+        votes = read_votes(ferplus)
+        _, unmatched = votes.match(faces.names)
+        for name in ("train", "val", "test"):
+            part = getattr(splits, name)
+            if len(part):
+                setattr(splits, name, ferplus_relabel(part, votes, count_extra=False))
+        if unmatched:
+            splits.train.skipped[EXTRA_ROWS] += unmatched
+        report.key = hashlib.sha256((report.key + votes.digest).encode()).hexdigest()
     if limit:
         splits.train = stratified_subset(splits.train, limit, seed)
         splits.val = stratified_subset(splits.val, max(limit // 4, 1), seed)

@@ -40,7 +40,10 @@ USAGE_SPLIT = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
 
 @dataclass
 class FaceArrays:
-    """Decoded faces: uint8 images (N, S, S), FER2013 label indices, split and origin of each."""
+    """Decoded faces: uint8 images (N, S, S), label indices into ``classes``, split and origin of each.
+
+    FER+ labelled faces (``fer_keras.data.ferplus.relabel``) also carry their vote counts and
+    their original FER2013 labels."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -48,6 +51,9 @@ class FaceArrays:
     subsets: np.ndarray  # "Training" | "PublicTest" | "PrivateTest" | "" (unknown)
     names: np.ndarray  # relative file path or "csv row N", for reports and errors
     skipped: Counter = field(default_factory=Counter)
+    classes: tuple[str, ...] = EMOTIONS
+    votes: np.ndarray | None = None  # FER+ vote counts (N, 10)
+    fer2013_labels: np.ndarray | None = None  # the FER2013 labels of FER+ labelled faces
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -55,12 +61,9 @@ class FaceArrays:
     def select(self, mask: np.ndarray) -> FaceArrays:
         """The rows where ``mask`` is true (a boolean array or index array)."""
         return FaceArrays(
-            self.images[mask],
-            self.labels[mask],
-            self.splits[mask],
-            self.subsets[mask],
-            self.names[mask],
-            Counter(self.skipped),
+            **{f: None if getattr(self, f) is None else getattr(self, f)[mask] for f in _ARRAY_FIELDS},
+            skipped=Counter(self.skipped),
+            classes=self.classes,
         )
 
     def split(self, name: str) -> FaceArrays:
@@ -71,20 +74,30 @@ class FaceArrays:
     def concat(parts: Iterable[FaceArrays]) -> FaceArrays:
         """Join several FaceArrays (for instance an extra dataset merged into training)."""
         parts = list(parts)
+        classes = {p.classes for p in parts}
+        if len(classes) > 1:
+            raise FerKerasError("cannot merge datasets with different class lists (FER+ labels and FER2013 labels)")
         skipped: Counter = Counter()
         for part in parts:
             skipped.update(part.skipped)
-        return FaceArrays(
-            *(np.concatenate([getattr(p, f) for p in parts]) for f in _ARRAY_FIELDS),
-            skipped=skipped,
-        )
+
+        def joined(name: str) -> np.ndarray | None:
+            values = [getattr(p, name) for p in parts]
+            if any(v is None for v in values):
+                if name in _OPTIONAL_FIELDS and any(v is not None for v in values):
+                    raise FerKerasError("cannot merge FER+ labelled faces with faces that have no FER+ votes")
+                return None
+            return np.concatenate(values)
+
+        return FaceArrays(**{f: joined(f) for f in _ARRAY_FIELDS}, skipped=skipped, classes=parts[0].classes)
 
     def class_counts(self) -> np.ndarray:
-        """Images per class in FER2013 order."""
-        return np.bincount(self.labels, minlength=len(EMOTIONS))
+        """Images per class, in ``classes`` order."""
+        return np.bincount(self.labels, minlength=len(self.classes))
 
 
-_ARRAY_FIELDS = ("images", "labels", "splits", "subsets", "names")
+_OPTIONAL_FIELDS = ("votes", "fer2013_labels")
+_ARRAY_FIELDS = ("images", "labels", "splits", "subsets", "names", *_OPTIONAL_FIELDS)
 
 
 def _skip_or_raise(on_error: str, skipped: Counter, reason: str, message: str) -> None:

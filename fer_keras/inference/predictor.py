@@ -1,7 +1,8 @@
 """One loader for every model format: run directory, ``.keras``, SavedModel, ``.tflite``, ``.onnx``.
 
 Whatever the format, a predictor takes raw 48x48 grayscale crops (uint8 or float, 0..255) and
-returns 7 probabilities in FER2013 order: the preprocessing is inside every artefact.
+returns one probability per class of the model (``predictor.classes``: FER2013's 7 emotions, or
+FER+'s 8 with contempt, told apart by the output width): the preprocessing is inside every artefact.
 ``.keras`` files load with Keras ``safe_mode`` on (no arbitrary code from a stranger's file).
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_keras import runs
-from fer_keras.contract import CROP_SHAPE, EMOTIONS, NUM_CLASSES
+from fer_keras.contract import CROP_SHAPE, EMOTIONS, class_names
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.runs import RunDir
 
@@ -85,12 +86,13 @@ def tflite_interpreter(path: str | Path, threads: int = 2):
 
 
 class EmotionPredictor(abc.ABC):
-    """Callable: crops (N, 48, 48[, 1]) -> probabilities (N, 7)."""
+    """Callable: crops (N, 48, 48[, 1]) -> probabilities (N, len(classes))."""
 
     kind = "abstract"
 
     def __init__(self, path: Path):
         self.path = path
+        self.classes: tuple[str, ...] = EMOTIONS  # set from the model's output by check_output
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         crops = np.asarray(crops, dtype=np.float32)
@@ -99,7 +101,7 @@ class EmotionPredictor(abc.ABC):
         if crops.shape[1:] != CROP_SHAPE:
             raise FerKerasError(f"crops must be (N, {CROP_SHAPE[0]}, {CROP_SHAPE[1]}) grayscale, got {crops.shape}")
         if len(crops) == 0:
-            return np.zeros((0, NUM_CLASSES), np.float32)
+            return np.zeros((0, len(self.classes)), np.float32)
         return np.asarray(self._predict(crops), dtype=np.float32)
 
     @abc.abstractmethod
@@ -107,13 +109,12 @@ class EmotionPredictor(abc.ABC):
         """Probabilities for a float32 (N, 48, 48, 1) batch."""
 
     def check_output(self) -> EmotionPredictor:
-        """Fail early, in one line, on a model that does not give 7 probabilities."""
+        """Read the class list off the model's output; fail early, in one line, on a model that gives
+        neither FER2013's 7 nor FER+'s 8 probabilities."""
         out = self(np.zeros((1, *CROP_SHAPE), np.float32))
-        if out.shape != (1, NUM_CLASSES):
-            raise FerKerasError(
-                f"model {self.path} gives {out.shape[-1]} outputs; an emotion model must give {NUM_CLASSES} "
-                f"({', '.join(EMOTIONS)})"
-            )
+        if out.ndim != 2 or len(out) != 1:
+            raise FerKerasError(f"model {self.path} gives outputs of shape {out.shape}; expected (1, classes)")
+        self.classes = class_names(out.shape[-1], f"model {self.path}")
         return self
 
 
@@ -252,7 +253,7 @@ def keras_file_of(path: str | Path | None) -> Path | None:
 
 
 def load_predictor(path: str | Path | None = None, threads: int = 2) -> EmotionPredictor:
-    """Load any supported model file or directory and check it gives 7 probabilities
+    """Load any supported model file or directory and read its class list off its output
     (``threads``: of a TFLite or ONNX model; TensorFlow's are set by ``limit_tf_threads``)."""
     path = resolve_model_path(path)
     if path.is_dir():
@@ -279,7 +280,7 @@ def predict(predictor: EmotionPredictor, images: np.ndarray, tta: str = "none", 
     for view in views:
         probs = np.concatenate(
             [predictor(view[i : i + batch_size]) for i in range(0, len(view), batch_size)]
-            or [np.zeros((0, NUM_CLASSES), np.float32)]
+            or [np.zeros((0, len(predictor.classes)), np.float32)]
         )
         total = probs if total is None else total + probs
     return total / len(views)

@@ -24,10 +24,30 @@ def load_keras_weights(model: keras.Model, path: str | Path) -> None:
         raise FerKerasError(f"weights file {path} does not exist")
     if not (path.name.endswith(".weights.h5") or path.suffix == ".keras"):
         raise FerKerasError(f"weights file {path} must end in .keras or .weights.h5 for this model")
+    if path.suffix == ".keras" and _load_backbone(model, path):
+        return
     try:
         model.load_weights(path)
     except (ValueError, KeyError, OSError) as err:
         raise FerKerasError(f"weights file {path} does not fit model {model.name}: {first_line(err)}") from None
+
+
+def _load_backbone(model: keras.Model, path: Path) -> bool:
+    """Start from another model's backbone when only the classifier differs (say, a FER2013 model
+    starting a FER+ one): the backbone's weights are copied and the new head keeps its initialisation."""
+    try:
+        source = keras.saving.load_model(path, compile=False)  # safe_mode stays on
+        if source.output_shape[-1] == model.output_shape[-1]:
+            return False
+        model.get_layer("backbone").set_weights(source.get_layer("backbone").get_weights())
+    except (ValueError, KeyError, OSError, TypeError):
+        return False
+    print(
+        f"weights: the backbone of {path} ({source.output_shape[-1]} classes); "
+        f"a new {model.output_shape[-1]}-class head",
+        flush=True,
+    )
+    return True
 
 
 # Layer-name prefixes that belong to the stem (ResNet18 keeps torchvision's conv1 / bn1 names).

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras.contract import CROP_SHAPE, CROP_SIZE, EMOTIONS
+from fer_keras.contract import CROP_SHAPE, CROP_SIZE, EMOTIONS, class_names
 from fer_keras.errors import FerKerasError
 from fer_keras.models.tta_layers import single_view
 from fer_keras.reporting.plots import _save, plt
@@ -83,8 +83,9 @@ def grad_cam_png(model: keras.Model, images: np.ndarray, labels: np.ndarray, pat
     its heatmap explains.
     """
     model = single_view(model)
-    picks = [np.flatnonzero(labels == c)[:per_class] for c in range(len(EMOTIONS))]
-    fig, axes = plt.subplots(len(EMOTIONS), per_class * 2, figsize=(per_class * 2 * 1.4, len(EMOTIONS) * 1.6))
+    names = class_names(model.output_shape[-1], "the model")
+    picks = [np.flatnonzero(labels == c)[:per_class] for c in range(len(names))]
+    fig, axes = plt.subplots(len(names), per_class * 2, figsize=(per_class * 2 * 1.4, len(names) * 1.6))
     for ax in axes.ravel():
         ax.axis("off")
     for c, idx in enumerate(picks):
@@ -95,17 +96,24 @@ def grad_cam_png(model: keras.Model, images: np.ndarray, labels: np.ndarray, pat
         for j, (i, cam) in enumerate(zip(idx, maps)):
             ax_img, ax_cam = axes[c, 2 * j], axes[c, 2 * j + 1]
             ax_img.imshow(images[i], cmap="gray", vmin=0, vmax=255)
-            ax_img.set_title(f"true {EMOTIONS[c]}", fontsize=7)
+            ax_img.set_title(f"true {names[c]}", fontsize=7)
             ax_cam.imshow(images[i], cmap="gray", vmin=0, vmax=255)
             ax_cam.imshow(cam, cmap="jet", alpha=0.45, vmin=0, vmax=1)
             pred = int(probs[j].argmax())
-            ax_cam.set_title(f"pred {EMOTIONS[pred]} {probs[j, pred]:.0%}", fontsize=7)
+            ax_cam.set_title(f"pred {names[pred]} {probs[j, pred]:.0%}", fontsize=7)
     fig.suptitle("Grad-CAM: where the model looks for its predicted class")
     return _save(fig, path)
 
 
-def tsne_png(model: keras.Model, images: np.ndarray, labels: np.ndarray, path: Path, seed: int = 0) -> Path:
-    """t-SNE of the penultimate embeddings, coloured by true class."""
+def tsne_png(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    seed: int = 0,
+    classes: tuple[str, ...] = EMOTIONS,
+) -> Path:
+    """t-SNE of the penultimate embeddings, coloured by true class (``classes``: the labels' names)."""
     from sklearn.manifold import TSNE
 
     emb = embeddings(model, images)
@@ -113,7 +121,7 @@ def tsne_png(model: keras.Model, images: np.ndarray, labels: np.ndarray, path: P
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(emb)
     fig, ax = plt.subplots(figsize=(8, 7))
     palette = plt.get_cmap("tab10")
-    for c, name in enumerate(EMOTIONS):
+    for c, name in enumerate(classes):
         mask = labels == c
         ax.scatter(points[mask, 0], points[mask, 1], s=8, alpha=0.7, color=palette(c), label=f"{name} ({mask.sum()})")
     ax.legend(markerscale=2, fontsize=9)

@@ -11,7 +11,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from fer_keras.contract import EMOTIONS, NUM_CLASSES
+from fer_keras.contract import CLASS_LISTS, NUM_CLASSES, class_names
 
 
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
@@ -28,26 +28,29 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int 
     return float(ece)
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-F1 over all seven classes (a class never predicted nor present scores 0)."""
-    return float(f1_score(y_true, y_pred, labels=list(range(NUM_CLASSES)), average="macro", zero_division=0))
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES) -> float:
+    """Macro-F1 over all the classes (a class never predicted nor present scores 0)."""
+    return float(f1_score(y_true, y_pred, labels=list(range(num_classes)), average="macro", zero_division=0))
 
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, macro / weighted P-R-F1, per-class report, top-2, ECE and confusion counts."""
+    """Accuracy, macro / weighted P-R-F1, per-class report, top-2, ECE and confusion counts.
+
+    The class list follows the probabilities' width: FER2013's 7 emotions or FER+'s 8."""
     y_true = np.asarray(y_true)
     probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES:
-        raise ValueError(f"expected probabilities of shape (N, {NUM_CLASSES}), got {probs.shape}")
+    if probs.ndim != 2 or probs.shape[1] not in CLASS_LISTS:
+        raise ValueError(f"expected probabilities of shape (N, 7) or (N, 8), got {probs.shape}")
+    names = class_names(probs.shape[1])
     y_pred = probs.argmax(axis=1)
-    labels = list(range(NUM_CLASSES))
+    labels = list(range(len(names)))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
     weighted = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": macro_f1(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred, len(names)),
         "macro_precision": float(macro[0]),
         "macro_recall": float(macro[1]),
         "weighted_precision": float(weighted[0]),
@@ -62,10 +65,10 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
                 "f1": float(f1[i]),
                 "support": int(support[i]),
             }
-            for i, name in enumerate(EMOTIONS)
+            for i, name in enumerate(names)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "labels": list(EMOTIONS),
+        "labels": list(names),
     }
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from fer_keras import runs
-from fer_keras.contract import CROP_SIZE, EMOTIONS, NUM_CLASSES, TTA_MODES
+from fer_keras.contract import CROP_SIZE, NUM_CLASSES, TTA_MODES
+from fer_keras.data.ferplus import dropped_counts
 from fer_keras.data.loading import Splits
 from fer_keras.errors import FerKerasError
 from fer_keras.inference.export import export, load_keras_model
@@ -64,17 +65,22 @@ def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None
     with_tta(keras.saving.load_model(source, compile=False), tta).save(target)
 
 
-def run_splits(data: str | Path, run: Path) -> tuple[TrainConfig, Splits]:
-    """The run's config (reading ``data``) and the splits its training made."""
-    config = TrainConfig.from_dict(RunDir(run).config()).replace(data=str(data))
-    return config, RunDir(run).splits(data)
+def run_splits(data: str | Path, run: Path, ferplus: str | Path | None = None) -> tuple[TrainConfig, Splits]:
+    """The run's config (reading ``data``, and ``ferplus`` for its FER+ votes if given) and the
+    splits its training made."""
+    changes = {"data": str(data), **({"ferplus": str(ferplus)} if ferplus else {})}
+    config = TrainConfig.from_dict(RunDir(run).config()).replace(**changes)
+    return config, runs.load_config_splits(config)
 
 
 def data_description(run_config, splits, n_test: int) -> str:
+    labels = f", labelled by FER+ majority votes ({Path(run_config.ferplus).name})" if run_config.ferplus else ""
+    dropped = dropped_counts(splits.train, splits.val, splits.test)
+    left_out = "; left out by the FER+ protocol: " + ", ".join(f"{k[5:]} {v:,}" for k, v in dropped.items())
     return (
-        f"{Path(run_config.data).resolve().name}: {len(splits.train):,} training and {len(splits.val):,} "
+        f"{Path(run_config.data).resolve().name}{labels}: {len(splits.train):,} training and {len(splits.val):,} "
         f"validation images (validation carved from the training folder: {run_config.val_fraction:.0%}, "
-        f"split seed {run_config.val_split_seed}), {n_test:,} test images"
+        f"split seed {run_config.val_split_seed}), {n_test:,} test images" + (left_out if dropped else "")
     )
 
 
@@ -164,8 +170,10 @@ def ship(
     out: Path = Path("saved_models"),
     tta: str = "none",
     latency_repeats: int = 300,
+    ferplus: str | Path | None = None,
 ) -> dict:
-    """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph)."""
+    """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph;
+    ``ferplus``: where a FER+ run's votes file is now, if not where its config says)."""
     if tta not in TTA_MODES:
         raise FerKerasError(f"--tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
     if latency_repeats < 1:
@@ -177,7 +185,9 @@ def ship(
     keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
     config = json.loads(config_path.read_text())
     teacher = teacher_record(config, [keras_path, saved_path, tflite_path])
-    run_config, splits = run_splits(data, run)  # before anything is written: a run whose data is missing fails here
+    run_config, splits = run_splits(
+        data, run, ferplus
+    )  # before anything is written: a run whose data is missing fails here
     out.mkdir(parents=True, exist_ok=True)
     _save_inference_model(best, keras_path, tta)
     if saved_path.exists():
@@ -185,10 +195,12 @@ def ship(
     export(keras_path, "savedmodel", saved_path)
     export(keras_path, "tflite", tflite_path)
 
-    test = select_split(data, "test")
+    test = select_split(data, "test", ferplus=run_config.ferplus or None)
     model = load_keras_model(keras_path)
     macs = macs_per_image(model)  # a TTA model: the network once per view, plus its 0/1 mirror and padding matmuls
-    metrics = classification_metrics(test.labels, predict(load_predictor(saved_path), test.images))
+    predictor = load_predictor(saved_path)
+    classes = predictor.classes
+    metrics = classification_metrics(test.labels, predict(predictor, test.images))
     # The other views: the run's checkpoint with each TTA mode the shipped artefact does not build in.
     checkpoint = load_predictor(best)
     other_views = {
@@ -199,7 +211,7 @@ def ship(
     confusion_matrix_png(
         np.array(metrics["confusion_matrix"]),
         out / f"{name}_confusion_matrix.png",
-        f"{name} on FER2013 test ({metrics['n']} images): accuracy {metrics['accuracy']:.3f}, "
+        f"{name} on {'FER+' if run_config.ferplus else 'FER2013'} test ({metrics['n']} images): accuracy {metrics['accuracy']:.3f}, "
         f"macro-F1 {metrics['macro_f1']:.3f}",
     )
     crop = test.images[:1]
@@ -213,7 +225,9 @@ def ship(
         "test_time_augmentation": TTA_DESCRIPTIONS[tta],
         "mflops_per_image": round(2 * macs / 1e6, 1),
         "input": f"raw {CROP_SIZE}x{CROP_SIZE} grayscale crop, float32 0..255, shape (N, {CROP_SIZE}, {CROP_SIZE}, 1)",
-        "output": f"{NUM_CLASSES} probabilities in FER2013 order: {', '.join(EMOTIONS)}",
+        "classes": list(classes),
+        "output": f"{len(classes)} probabilities in {'FER+' if len(classes) > NUM_CLASSES else 'FER2013'} order: "
+        + ", ".join(classes),
         "train_command": train_command(config),
         **({"teacher": teacher} if teacher else {}),
         "train_minutes": round(run_metrics["train_seconds"] / 60, 1) if "train_seconds" in run_metrics else None,
@@ -227,7 +241,7 @@ def ship(
             "macro_f1": round(metrics["macro_f1"], 4),
             "top2_accuracy": round(metrics["top2_accuracy"], 4),
             "ece": round(metrics["ece"], 4),
-            "per_class_f1": {e: round(metrics["per_class"][e]["f1"], 4) for e in EMOTIONS},
+            "per_class_f1": {e: round(metrics["per_class"][e]["f1"], 4) for e in classes},
             **{
                 key: {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
                 for key, m in other_views.items()

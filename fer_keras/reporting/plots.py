@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from fer_keras.contract import EMOTIONS  # noqa: E402
+from fer_keras.contract import class_names  # noqa: E402
 
 DPI = 120
 
@@ -24,8 +24,9 @@ def _save(fig, path: Path) -> Path:
 
 
 def confusion_matrix_png(matrix: np.ndarray, path: Path, title: str = "") -> Path:
-    """Counts and row-normalised (recall) heatmaps side by side."""
+    """Counts and row-normalised (recall) heatmaps side by side (classes: the matrix's size)."""
     matrix = np.asarray(matrix)
+    names = class_names(len(matrix), "the confusion matrix")
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     fig, axes = plt.subplots(1, 2, figsize=(14, 6))
@@ -35,8 +36,8 @@ def confusion_matrix_png(matrix: np.ndarray, path: Path, title: str = "") -> Pat
             annot=True,
             fmt=fmt,
             cmap="Blues",
-            xticklabels=EMOTIONS,
-            yticklabels=EMOTIONS,
+            xticklabels=names,
+            yticklabels=names,
             cbar=False,
             square=True,
             ax=ax,
@@ -72,6 +73,7 @@ def reliability_png(y_true: np.ndarray, probs: np.ndarray, path: Path, ece: floa
 
 def mistakes_png(images: np.ndarray, y_true: np.ndarray, probs: np.ndarray, path: Path, count: int = 24) -> Path:
     """The most confident wrong predictions, each titled predicted (confidence) / true."""
+    names = class_names(probs.shape[1], "the probabilities")
     wrong = np.flatnonzero(probs.argmax(1) != y_true)
     order = wrong[np.argsort(-probs[wrong].max(1))][:count]
     cols = 8
@@ -82,7 +84,7 @@ def mistakes_png(images: np.ndarray, y_true: np.ndarray, probs: np.ndarray, path
     for ax, i in zip(np.atleast_1d(axes).ravel(), order):
         ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
         pred = int(probs[i].argmax())
-        ax.set_title(f"{EMOTIONS[pred]} {probs[i, pred]:.0%}\ntrue: {EMOTIONS[y_true[i]]}", fontsize=9)
+        ax.set_title(f"{names[pred]} {probs[i, pred]:.0%}\ntrue: {names[y_true[i]]}", fontsize=9)
     fig.suptitle("most confident mistakes (predicted, confidence / true label)")
     return _save(fig, path)
 

@@ -18,6 +18,7 @@ from typing import Any
 from fer_keras.contract import TTA_MODES
 from fer_keras.data.augment import PRESETS
 from fer_keras.data.balance import BALANCE_MODES
+from fer_keras.data.ferplus import MODES as FERPLUS_MODES
 from fer_keras.errors import FerKerasError
 from fer_keras.models.registry import model_names
 
@@ -133,7 +134,21 @@ class TrainConfig:
     )
     skip_bad: bool = option(False, "skip and count unreadable images instead of stopping", "data", tunable=False)
     extra: list[str] = option([], "extra folder dataset merged into training (repeatable)", "data", tunable=False)
-    ferplus: str = option("", "FER+ fer2013new.csv that relabels a fer2013.csv --data", "data", tunable=False)
+    ferplus: str = option(
+        "",
+        "FER+ votes: fer2013_votes.csv for a folder --data (an 8-class FER+ model), or fer2013new.csv "
+        "to relabel a fer2013.csv --data (7 classes)",
+        "data",
+        tunable=False,
+        metavar="VOTES.csv",
+    )
+    ferplus_mode: str = option(
+        "majority",
+        "FER+ training targets: the majority label, a label drawn from the votes every step (probability), "
+        "or the vote distribution (crossentropy)",
+        "data",
+        choices=FERPLUS_MODES,
+    )
     # distillation
     teacher: str = option("", "teacher model: .keras, SavedModel, .tflite, .onnx or run dir", "distillation")
     teacher_tta: str = option("none", "views the teacher averages", "distillation", choices=TTA_MODES)

@@ -19,8 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from fer_keras import runs
+from fer_keras.contract import NUM_CLASSES
 from fer_keras.data.augment import augment_config
 from fer_keras.data.balance import class_weights
+from fer_keras.data.ferplus import dropped_counts
+from fer_keras.data.ferplus import targets as ferplus_targets
 from fer_keras.data.loading import default_data_path
 from fer_keras.data.pipeline import eval_dataset, train_dataset
 from fer_keras.errors import FerKerasError
@@ -118,9 +121,11 @@ def build_training_state(model: keras.Model) -> None:
     model.reset_metrics()
 
 
-def build_model(config: TrainConfig) -> keras.Model:
-    """The registered model with the config's options and weights."""
+def build_model(config: TrainConfig, num_classes: int = NUM_CLASSES) -> keras.Model:
+    """The registered model with the config's options and weights, for ``num_classes`` classes."""
     options = {k: v for k, v in config.model_options.items() if v is not None}
+    if num_classes != NUM_CLASSES:
+        options["num_classes"] = num_classes
     if config.weights:
         options["weights"] = config.weights
     return build(config.model, **options)
@@ -196,10 +201,25 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         print(f"data: {splits.summary()} (hash {splits.data_hash[:12]})", flush=True)
     augment = augment_config(config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix)
     steps = len(splits.train) // min(config.batch_size, len(splits.train))
-    weights = class_weights(splits.train.labels, config.balance)
+    classes = splits.train.classes
+    weights = class_weights(splits.train.labels, config.balance, len(classes))
     val_ds = eval_dataset(splits.val)
     calibration = ema_calibration(config, splits.train.images) if config.ema else None
-    targets = None
+    targets, draw = None, False
+    if splits.train.votes is not None:
+        targets = ferplus_targets(splits.train.votes, config.ferplus_mode)
+        draw = config.ferplus_mode == "probability"
+        if config.verbose:
+            dropped = ", ".join(f"{k}: {n}" for k, n in dropped_counts(splits.train, splits.val, splits.test).items())
+            print(
+                f"FER+ labels ({len(classes)} classes, {config.ferplus_mode} targets); left out {dropped}", flush=True
+            )
+    elif config.ferplus_mode != "majority":
+        raise FerKerasError("--ferplus-mode needs FER+ votes for a folder dataset (--ferplus fer2013_votes.csv)")
+    if config.teacher and targets is not None:
+        raise FerKerasError(
+            "--teacher and FER+ vote targets cannot be combined; mix the votes into a FER2013 run instead"
+        )
     if config.teacher:
         from fer_keras.training.distill import cached_teacher_probs, soft_targets
 
@@ -223,7 +243,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             restore_seed_states(model, state.get("seed_states", []))
             build_training_state(model)
         else:
-            model = build_model(config)
+            model = build_model(config, len(classes))
             if config.head_epochs:
                 set_trainable_blocks(model, 0)
             compile_model(model, config, steps)
@@ -243,7 +263,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
                     compile_model(model, config, steps, lr_scale=config.finetune_lr_scale)
             first = max(done, start)
             train_ds, _ = train_dataset(
-                splits.train, config.batch_size, config.seed, augment, config.balance, first, end, targets
+                splits.train, config.batch_size, config.seed, augment, config.balance, first, end, targets, draw
             )
             seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
             drop_unfinished_history(run_dir / runs.HISTORY, first)

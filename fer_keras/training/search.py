@@ -230,6 +230,7 @@ class SearchSpec:
     out: str
     model: str = "mobilenetv2"
     data: str = ""  # default: $FER_KERAS_DATA, else data/fer2013
+    ferplus: str = ""  # FER+ votes: search an 8-class FER+ model
     tuner: str = "bayesian"
     max_trials: int = 8
     epochs: int = 5  # per trial; Hyperband's largest budget
@@ -261,6 +262,7 @@ def run_search(spec: SearchSpec) -> SearchResult:
     base = TrainConfig(
         model=spec.model,
         data=str(spec.data or default_data_path()),
+        ferplus=spec.ferplus,
         epochs=spec.epochs,
         limit=spec.limit,
         seed=spec.seed,
