@@ -11,12 +11,12 @@ import argparse
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import TTA_MODES
 from fer_keras.data.loading import FERPLUS_HELP, check_data_path
-from fer_keras.inference.predictor import MODEL_HELP
+from fer_keras.inference.predictor import MODEL_OPTION_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser("evaluate", "Score a model on a dataset split: metrics, figures and a report.")
-    p.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the shipped model)")
+    p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
     p.add_argument("--data", default=None, help="dataset root or a <class>/ folder (default: $FER_KERAS_DATA)")
     p.add_argument(
         "--split",

@@ -12,13 +12,13 @@ import argparse
 from fer_keras.app.detect import DETECTORS
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.errors import FerKerasError
-from fer_keras.inference.predictor import MODEL_HELP
+from fer_keras.inference.predictor import MODEL_OPTION_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser("live", "Faces and their emotions from a webcam, a video, an image or a folder of images.")
     p.add_argument("--source", default="0", help="camera index, video file, image file or folder of images")
-    p.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the shipped model)")
+    p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
     p.add_argument(
         "--detector",
         choices=DETECTORS,

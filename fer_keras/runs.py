@@ -54,6 +54,8 @@ def split_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "extra": config.get("extra") or None,
         "ferplus": config.get("ferplus") or None,
         "limit": config.get("limit") or None,
+        # a FER2013 run with the FER+ votes as a teacher keeps its FER2013 labels
+        "ferplus_labels": not config.get("ferplus_alpha"),
     }
 
 
@@ -151,7 +153,9 @@ def select_split(
     run = RunDir.containing(model_path) if model_path is not None else None
     options = split_options({**(run.config() if run else {}), "data": str(data), "limit": 0})
     if ferplus:
-        options["ferplus"] = str(ferplus)
+        options["ferplus"], options["ferplus_labels"] = str(ferplus), True
+    elif not options["ferplus_labels"]:
+        options["ferplus"] = None  # the votes were a teacher's: the run is scored on its own labels
     if split == "val":
         options["seed"], options["val_fraction"] = val_split_of(model_path, split_seed, val_fraction)
         return load_splits(**options).val

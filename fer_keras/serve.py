@@ -12,14 +12,14 @@ import os
 
 from fer_keras.app.detect import DETECTORS
 from fer_keras.cli import cli_main, command_parser, options_from
-from fer_keras.inference.predictor import MODEL_HELP
+from fer_keras.inference.predictor import MODEL_OPTION_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser("serve", "Serve emotion recognition over HTTP, with a browser demo page.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
-    p.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the shipped model)")
+    p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
     p.add_argument("--detector", choices=DETECTORS, default="dnn", help="face detector for /v1/analyze")
     p.add_argument(
         "--max-batch", type=int, default=32, help="crops per model call across concurrent requests; 1 = no batching"

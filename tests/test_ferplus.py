@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,6 +233,15 @@ def test_an_8_class_model_through_train_evaluate_export_live_and_the_api(voted_f
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("accuracy=") and "contempt=" in out[-3]
 
+    # the Python API's evaluation helper: the same figures, no files
+    import fer_keras
+
+    metrics = fer_keras.score(run, root / "test", ferplus=votes)
+    assert (
+        metrics["labels"] == list(FERPLUS_EMOTIONS)
+        and out[-1] == f"accuracy={metrics['accuracy']:.4f} macro_f1={metrics['macro_f1']:.4f}"
+    )
+
     # export to TFLite, checked on the FER+ test split
     tflite = tmp_path / "m.tflite"
     argv = ["--model", str(run), "--format", "tflite", "--out", str(tflite), "--data", str(root)]
@@ -271,3 +281,57 @@ def test_a_fer2013_model_on_ferplus_labels_leaves_contempt_out(voted_fer, small_
     assert metrics["n"] == n_train - len(tied(files)) - n_contempt
     report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert report["dropped"] == metrics["dropped"]
+
+
+def test_the_votes_as_a_teacher_of_a_fer2013_model():
+    counts = np.array(
+        [
+            votes_row(happiness=8, neutral=2),  # agrees with its FER2013 label (happy)
+            votes_row(sadness=6, neutral=4),  # FER2013 says fear: disagrees
+            votes_row(NF=10),  # no emotion votes: one-hot
+            votes_row(contempt=5, anger=5),  # contempt's share is folded out: pure angry
+        ],
+        np.float32,
+    )
+    labels = np.array([3, 2, 6, 0])
+    mixed = ferplus.mixed_targets(labels, counts, alpha=0.2)
+    assert mixed.shape == (4, 7)
+    np.testing.assert_allclose(mixed.sum(1), 1, atol=1e-6)
+    np.testing.assert_allclose(mixed[0, [3, 6]], [0.8 + 0.2 * 0.8, 0.2 * 0.2], atol=1e-6)
+    np.testing.assert_allclose(mixed[1, [2, 4, 6]], [0.8, 0.2 * 0.6, 0.2 * 0.4], atol=1e-6)
+    np.testing.assert_array_equal(mixed[2], np.eye(7)[6])
+    np.testing.assert_allclose(mixed[3], np.eye(7)[0], atol=1e-6)
+    agree = ferplus.mixed_targets(labels, counts, alpha=0.2, agree_only=True)
+    np.testing.assert_array_equal(agree[1], np.eye(7)[2])  # the disagreeing image keeps its label
+    np.testing.assert_allclose(agree[0], mixed[0])
+
+
+def test_a_teacher_run_keeps_fer2013_labels_and_is_scored_on_them(voted_fer, tmp_path):
+    from fer_keras.runs import select_split
+    from fer_keras.training.config import TrainConfig
+
+    root, votes, _ = voted_fer
+    splits = load_splits(root, ferplus=votes, ferplus_labels=False)
+    assert splits.train.classes == EMOTIONS and splits.train.votes is not None
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(data=str(root), ferplus=str(votes), ferplus_alpha=0.3)
+    (run / "config.json").write_text(config.to_json())
+    (run / "best.keras").write_text("")
+    test = select_split(root, "test", run / "best.keras")
+    assert test.classes == EMOTIONS and len(test) == len(load_faces(root / "test"))
+    with pytest.raises(FerKerasError, match="needs --ferplus"):
+        TrainConfig(ferplus_alpha=0.3).validate()
+    with pytest.raises(FerKerasError, match=r"\[0, 0.5\]"):
+        TrainConfig(ferplus="v.csv", ferplus_alpha=0.7).validate()
+
+
+def test_a_shipped_model_by_name(tmp_path, monkeypatch):
+    from fer_keras.inference.predictor import resolve_model_path, shipped_model
+
+    assert resolve_model_path("mobilenetv2") == shipped_model()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mobilenetv2").mkdir()  # a folder of that name here wins over the shipped model
+    assert resolve_model_path("mobilenetv2") == Path("mobilenetv2")
+    with pytest.raises(FerKerasError, match="shipped model's name"):
+        resolve_model_path("mobilenetv3")

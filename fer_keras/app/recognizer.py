@@ -32,6 +32,7 @@ from fer_keras.inference.predictor import (
     all_cores,
     limit_tf_threads,
     load_predictor,
+    shipped_by_name,
     shipped_model,
 )
 
@@ -150,11 +151,11 @@ def _gray(frame: np.ndarray) -> np.ndarray:
 class EmotionRecognizer:
     """Faces and their emotions in images, videos and camera streams.
 
-    ``model``: any supported format (run directory, ``.keras``, SavedModel, ``.tflite``, ``.onnx``;
-    default: the shipped model). ``detector``: ``dnn`` (BlazeFace), ``haar`` or ``mtcnn``.
-    ``classes`` is the model's class list (FER2013's 7 emotions, or FER+'s 8 with contempt), the
-    keys of every ``probs``. ``margin`` replaces the detector's FER2013 framing (keypoint alignment for ``dnn``) by the
-    box's square grown by that share per side; ``flip`` also classifies each crop's mirror image
+    ``model``: any supported format (run directory, ``.keras``, SavedModel, ``.tflite``, ``.onnx``),
+    or a shipped model's name (``"mobilenetv2_ferplus"``: FER+'s 8 classes); default: the shipped
+    FER2013 model. ``classes`` is the model's class list, the keys of every ``probs``.
+    ``detector``: ``dnn`` (BlazeFace), ``haar`` or ``mtcnn``. ``margin`` replaces the detector's
+    FER2013 framing (keypoint alignment for ``dnn``) by the box's square grown by that share per side; ``flip`` also classifies each crop's mirror image
     and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
@@ -184,6 +185,8 @@ class EmotionRecognizer:
         # SavedModel, 1.5-4x faster on a few crops); a predictor object, e.g. a shared one, is used as is.
         if model is None:
             model = shipped_model(".tflite")
+        elif isinstance(model, str) and shipped_by_name(model):
+            model = shipped_by_name(model, ".tflite")  # a shipped model by name, run as TFLite too
         self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
         # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
         self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))

@@ -183,6 +183,29 @@ def to_fer2013(probs: np.ndarray) -> np.ndarray:
     return np.divide(seven, total, out=np.full_like(seven, 1.0 / len(EMOTIONS)), where=total > 0)
 
 
+def attach(faces, votes: Votes):
+    """FaceArrays with their FER+ vote counts attached and their own labels kept (votes as a teacher)."""
+    rows, _ = votes.match(faces.names)
+    faces.votes = votes.counts[rows]
+    return faces
+
+
+def mixed_targets(labels: np.ndarray, counts: np.ndarray, alpha: float, agree_only: bool = False) -> np.ndarray:
+    """FER2013 targets (N, 7) with the crowd as a teacher: ``(1 - alpha) * one_hot + alpha * votes``.
+
+    The votes are the emotion distribution (single votes dropped) folded onto FER2013's 7 classes.
+    Images with no emotion votes, and (``agree_only``) images whose FER+ majority is not their
+    FER2013 label, keep the one-hot label."""
+    one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
+    teacher = to_fer2013(distribution(counts))
+    use = counts[:, : len(_TO_CLASS)].sum(axis=1) > 0
+    if agree_only:
+        majority_labels, _ = majority(counts)
+        use &= majority_labels == labels
+    mixed = (1.0 - alpha) * one_hot + alpha * teacher
+    return np.where(use[:, None], mixed, one_hot).astype(np.float32)
+
+
 def relabel(faces, votes: Votes, count_extra: bool = True):
     """FaceArrays relabelled with FER+ majority labels (8 classes), the vote counts attached.
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from fer_keras.contract import CROP_SIZE
 from fer_keras.data import cache
-from fer_keras.data.ferplus import EXTRA_ROWS, read_votes
+from fer_keras.data.ferplus import EXTRA_ROWS, attach, read_votes
 from fer_keras.data.ferplus import relabel as ferplus_relabel
 from fer_keras.data.sources import (
     FaceArrays,
@@ -212,8 +212,12 @@ def load_splits(
     extra: list[str | Path] | None = None,
     ferplus: str | Path | None = None,
     limit: int | None = None,
+    ferplus_labels: bool = True,
 ) -> Splits:
-    """Load a dataset and split it; ``limit`` keeps a stratified subset of each split (quick runs)."""
+    """Load a dataset and split it; ``limit`` keeps a stratified subset of each split (quick runs).
+
+    ``ferplus`` (a votes file, folder layout) relabels every split with FER+ majorities, or, with
+    ``ferplus_labels=False``, keeps the dataset's labels and attaches the votes (a teacher's targets)."""
     report = LoadReport()
     relabel_after = bool(ferplus) and detect_layout(Path(path)) != "csv"
     if relabel_after and extra:
@@ -230,7 +234,7 @@ def load_splits(
         for name in ("train", "val", "test"):
             part = getattr(splits, name)
             if len(part):
-                setattr(splits, name, ferplus_relabel(part, votes, count_extra=False))
+                setattr(splits, name, ferplus_relabel(part, votes, False) if ferplus_labels else attach(part, votes))
         if unmatched:
             splits.train.skipped[EXTRA_ROWS] += unmatched
         report.key = hashlib.sha256((report.key + votes.digest).encode()).hexdigest()

@@ -24,6 +24,10 @@ from fer_keras.runs import RunDir
 FORMATS = ("savedmodel", "keras", "tflite", "onnx")  # what export writes and every loader reads
 QUANTIZE = ("none", "float16", "int8")  # TFLite weight formats
 MODEL_HELP = "run directory, .keras, SavedModel folder, .tflite or .onnx"
+MODEL_OPTION_HELP = (
+    f"{MODEL_HELP}, or a shipped model's name (mobilenetv2_ferplus: FER+'s 8 classes); "
+    "default: the shipped FER2013 model"
+)
 SHIPPED_NAME = "mobilenetv2"
 
 
@@ -40,9 +44,25 @@ def shipped_models_dir() -> Path:
     )
 
 
-def shipped_model(suffix: str = "") -> Path:
-    """The shipped model: its SavedModel folder (the fastest to load and run), or the ``suffix`` file."""
-    return shipped_models_dir() / f"{SHIPPED_NAME}{suffix}"
+def shipped_model(suffix: str = "", name: str = SHIPPED_NAME) -> Path:
+    """A shipped model (default: the FER2013 one): its SavedModel folder, or the ``suffix`` file."""
+    return shipped_models_dir() / f"{name}{suffix}"
+
+
+def shipped_names() -> list[str]:
+    """The names of the shipped models (one card each): ``mobilenetv2``, ``mobilenetv2_ferplus``."""
+    return sorted(card.stem for card in shipped_models_dir().glob("*.json"))
+
+
+def shipped_by_name(path: str | Path | None, suffix: str = "") -> Path | None:
+    """The shipped model a bare name such as ``mobilenetv2_ferplus`` means, when no such file exists here."""
+    if not path or Path(path).exists() or Path(path).name != str(path):
+        return None
+    try:
+        names = shipped_names()
+    except FerKerasError:
+        return None
+    return shipped_model(suffix, str(path)) if str(path) in names else None
 
 
 def all_cores(cap: int = 4) -> int:
@@ -230,9 +250,9 @@ def resolve_model_path(path: str | Path | None) -> Path:
     """A run directory resolves to its SavedModel (else best.keras); None to the shipped model."""
     if not path:
         return shipped_model()
-    path = Path(path)
+    path = shipped_by_name(path) or Path(path)
     if not path.exists():
-        raise FerKerasError(f"model {path} does not exist (give a {MODEL_HELP})")
+        raise FerKerasError(f"model {path} does not exist (give a {MODEL_HELP}, or a shipped model's name)")
     run = RunDir(path)
     if path.is_dir() and run.is_run and not (path / "saved_model.pb").exists():
         return run.model_file()

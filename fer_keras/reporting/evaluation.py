@@ -14,6 +14,7 @@ import numpy as np
 from fer_keras import runs
 from fer_keras.contract import EMOTIONS, FERPLUS_EMOTIONS, TTA_MODES
 from fer_keras.data.ferplus import dropped_counts, to_fer2013
+from fer_keras.data.loading import check_data_path
 from fer_keras.data.sources import FaceArrays
 from fer_keras.errors import FerKerasError
 from fer_keras.inference.export import keras_source, load_keras_model
@@ -47,32 +48,28 @@ def keras_model_for_explain(path: Path):
     return load_keras_model(source) if source else None
 
 
-def evaluate(
-    model: str | Path | None,
-    data: str | Path,
-    out: str | Path,
+def score(
+    model: str | Path | None = None,
+    data: str | Path | None = None,
     split: str = "test",
     tta: str = "none",
-    explain: bool = True,
-    tsne_images: int = 1000,
     split_seed: int | None = None,
     val_fraction: float | None = None,
     ferplus: str | Path | None = None,
-) -> dict:
-    """Metrics and figures for one model on one split; returns the metrics dict.
+) -> tuple[dict, FaceArrays, np.ndarray]:
+    """A model's metrics on one split, with the images and probabilities they came from.
 
     ``split="val"`` carves validation from train as the model's run did (``fer_keras.runs.select_split``).
     ``ferplus`` scores against FER+ majority labels (the FER+ paper's protocol: images whose
     majority is unknown, not a face or tied left out, and counted in ``metrics["dropped"]``)."""
     if tta not in TTA_MODES:
         raise FerKerasError(f"unknown --tta {tta!r}; choose from {', '.join(TTA_MODES)}")
+    data = check_data_path(data)
     model_path = resolve_model_path(model)
     predictor = load_predictor(model_path)
     faces = select_split(data, split, model_path, split_seed, val_fraction, ferplus)
     if len(faces) == 0:
         raise FerKerasError(f"no images to evaluate in {data} ({split})")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     faces, probs, note = scored(predictor, faces, tta)
     metrics = classification_metrics(faces.labels, probs)
     metrics.update(model=str(model_path), data=str(data), split=split, tta=tta, model_format=predictor.kind)
@@ -85,6 +82,26 @@ def evaluate(
     if split == "val":
         seed, fraction = val_split_of(model_path, split_seed, val_fraction)
         metrics["val_split"] = {"seed": seed, "fraction": fraction}
+    return metrics, faces, probs
+
+
+def evaluate(
+    model: str | Path | None,
+    data: str | Path,
+    out: str | Path,
+    split: str = "test",
+    tta: str = "none",
+    explain: bool = True,
+    tsne_images: int = 1000,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
+    ferplus: str | Path | None = None,
+) -> dict:
+    """Metrics (``score``) and figures for one model on one split, written to ``out``; returns the metrics."""
+    metrics, faces, probs = score(model, data, split, tta, split_seed, val_fraction, ferplus)
+    model_path = Path(metrics["model"])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
 
     from fer_keras.reporting import plots
 

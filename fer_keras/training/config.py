@@ -149,6 +149,16 @@ class TrainConfig:
         "data",
         choices=FERPLUS_MODES,
     )
+    ferplus_alpha: float = option(
+        0.0,
+        "the FER+ votes as a teacher of a FER2013 run (folder --data with --ferplus): targets "
+        "(1 - A) * one-hot + A * the vote distribution on the 7 classes; 0 = off (an 8-class FER+ model)",
+        "data",
+        metavar="A",
+    )
+    ferplus_agree: bool = option(
+        False, "with --ferplus-alpha: use the votes only where their majority is the FER2013 label", "data"
+    )
     # distillation
     teacher: str = option("", "teacher model: .keras, SavedModel, .tflite, .onnx or run dir", "distillation")
     teacher_tta: str = option("none", "views the teacher averages", "distillation", choices=TTA_MODES)
@@ -256,6 +266,12 @@ class TrainConfig:
                 "(Keras weighs a soft target by its top class, which is the true label only up to 0.5)",
             ),
             (self.distill_temperature > 0, "--distill-temperature must be positive"),
+            (
+                0 <= self.ferplus_alpha <= 0.5,
+                "--ferplus-alpha must be in [0, 0.5] (above, the votes outweigh the label)",
+            ),
+            (not self.ferplus_alpha or self.ferplus, "--ferplus-alpha needs --ferplus VOTES.csv"),
+            (not self.ferplus_agree or self.ferplus_alpha, "--ferplus-agree needs --ferplus-alpha"),
             (0 <= self.head_epochs < self.epochs or self.head_epochs == 0, "--head-epochs must be < --epochs"),
         ]
         for ok, message in checks:

@@ -23,6 +23,7 @@ from fer_keras.contract import NUM_CLASSES
 from fer_keras.data.augment import augment_config
 from fer_keras.data.balance import class_weights
 from fer_keras.data.ferplus import dropped_counts
+from fer_keras.data.ferplus import mixed_targets as ferplus_mixed_targets
 from fer_keras.data.ferplus import targets as ferplus_targets
 from fer_keras.data.loading import default_data_path
 from fer_keras.data.pipeline import eval_dataset, train_dataset
@@ -206,7 +207,16 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     val_ds = eval_dataset(splits.val)
     calibration = ema_calibration(config, splits.train.images) if config.ema else None
     targets, draw = None, False
-    if splits.train.votes is not None:
+    if config.ferplus_alpha:
+        targets = ferplus_mixed_targets(
+            splits.train.labels, splits.train.votes, config.ferplus_alpha, config.ferplus_agree
+        )
+        if config.verbose:
+            moved = float((np.abs(targets - np.eye(len(classes))[splits.train.labels]).sum(1) > 1e-6).mean())
+            print(
+                f"FER+ votes as a teacher (alpha {config.ferplus_alpha}): {moved:.1%} of the targets mixed", flush=True
+            )
+    elif splits.train.votes is not None:
         targets = ferplus_targets(splits.train.votes, config.ferplus_mode)
         draw = config.ferplus_mode == "probability"
         if config.verbose:
