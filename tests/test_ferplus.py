@@ -256,6 +256,18 @@ def test_an_8_class_model_through_train_evaluate_export_live_and_the_api(voted_f
     faces = recognizer.analyze("fer_keras/samples/astronaut.jpg")
     assert faces and set(faces[0].to_dict()["probs"]) == set(FERPLUS_EMOTIONS)
 
+    # the web service: its class list, and every probability by name
+    from fastapi.testclient import TestClient
+
+    from fer_keras.app.serve import ServeOptions, create_app
+    from fer_keras.inference.predictor import load_predictor
+
+    with TestClient(create_app(ServeOptions(detector="haar"), load_predictor(tflite))) as client:
+        assert client.get("/healthz").json()["classes"] == list(FERPLUS_EMOTIONS)
+        crops = load_faces(root / "test").images[:2]
+        results = client.post("/v1/classify", json={"crops": crops.tolist()}).json()["results"]
+        assert list(results[0]["probs"]) == list(FERPLUS_EMOTIONS)
+
     # live: the CSV has a p_<class> column per class of the model
     video, truth, table = tmp_path / "v.mp4", tmp_path / "truth.csv", tmp_path / "faces.csv"
     make_face_video(load_faces(root / "test"), video, truth, frames=12, seed=1)

@@ -74,7 +74,14 @@ def run_splits(data: str | Path, run: Path, ferplus: str | Path | None = None) -
 
 
 def data_description(run_config, splits, n_test: int) -> str:
-    labels = f", labelled by FER+ majority votes ({Path(run_config.ferplus).name})" if run_config.ferplus else ""
+    labels = ""
+    if run_config.ferplus:
+        votes = Path(run_config.ferplus).name
+        labels = (
+            f", FER+ votes ({votes}) as a teacher, alpha {run_config.ferplus_alpha}"
+            if run_config.ferplus_alpha
+            else f", labelled by FER+ majority votes ({votes})"
+        )
     dropped = dropped_counts(splits.train, splits.val, splits.test)
     left_out = "; left out by the FER+ protocol: " + ", ".join(f"{k[5:]} {v:,}" for k, v in dropped.items())
     return (
@@ -185,9 +192,8 @@ def ship(
     keras_path, saved_path, tflite_path = out / f"{name}.keras", out / name, out / f"{name}.tflite"
     config = json.loads(config_path.read_text())
     teacher = teacher_record(config, [keras_path, saved_path, tflite_path])
-    run_config, splits = run_splits(
-        data, run, ferplus
-    )  # before anything is written: a run whose data is missing fails here
+    # before anything is written: a run whose data is missing fails here
+    run_config, splits = run_splits(data, run, ferplus)
     out.mkdir(parents=True, exist_ok=True)
     _save_inference_model(best, keras_path, tta)
     if saved_path.exists():
@@ -195,7 +201,8 @@ def ship(
     export(keras_path, "savedmodel", saved_path)
     export(keras_path, "tflite", tflite_path)
 
-    test = select_split(data, "test", ferplus=run_config.ferplus or None)
+    ferplus_labels = bool(run_config.ferplus) and not run_config.ferplus_alpha  # an 8-class FER+ model
+    test = select_split(data, "test", ferplus=run_config.ferplus if ferplus_labels else None)
     model = load_keras_model(keras_path)
     macs = macs_per_image(model)  # a TTA model: the network once per view, plus its 0/1 mirror and padding matmuls
     predictor = load_predictor(saved_path)
@@ -211,7 +218,7 @@ def ship(
     confusion_matrix_png(
         np.array(metrics["confusion_matrix"]),
         out / f"{name}_confusion_matrix.png",
-        f"{name} on {'FER+' if run_config.ferplus else 'FER2013'} test ({metrics['n']} images): accuracy {metrics['accuracy']:.3f}, "
+        f"{name} on {'FER+' if ferplus_labels else 'FER2013'} test ({metrics['n']} images): accuracy {metrics['accuracy']:.3f}, "
         f"macro-F1 {metrics['macro_f1']:.3f}",
     )
     crop = test.images[:1]
