@@ -185,8 +185,8 @@ class EmotionRecognizer:
         # SavedModel, 1.5-4x faster on a few crops); a predictor object, e.g. a shared one, is used as is.
         if model is None:
             model = shipped_model(".tflite")
-        elif isinstance(model, str) and shipped_by_name(model):
-            model = shipped_by_name(model, ".tflite")  # a shipped model by name, run as TFLite too
+        elif isinstance(model, str):
+            model = shipped_by_name(model, ".tflite") or model  # a shipped model by name: TFLite too
         self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
         # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
         self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))

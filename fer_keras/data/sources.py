@@ -297,47 +297,28 @@ def read_csv(path: Path, size: int = CROP_SIZE, on_error: str = "raise", ferplus
     )
 
 
-# FER+ (fer2013new.csv) vote columns in file order and what they map to (None: dropped).
-FERPLUS_COLUMNS = {
-    "neutral": "neutral",
-    "happiness": "happy",
-    "surprise": "surprise",
-    "sadness": "sad",
-    "anger": "angry",
-    "disgust": "disgust",
-    "fear": "fear",
-    "contempt": None,
-    "unknown": None,
-    "NF": None,
-}
-
-
 def _ferplus_labels(path: Path, rows: int, skipped: Counter) -> np.ndarray:
-    """Majority-vote FER+ labels aligned with fer2013.csv rows; -1 where the vote is dropped."""
+    """Majority-vote FER+ labels aligned with fer2013.csv rows, on FER2013's 7 classes; -1 where the
+    protocol drops the row or its majority is contempt (no FER2013 class)."""
     import pandas as pd
+
+    from fer_keras.data.ferplus import VOTE_COLUMNS, majority
 
     try:
         votes = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise FerKerasError(f"cannot read FER+ CSV {path}: {err}") from None
-    missing = [c for c in FERPLUS_COLUMNS if c not in votes.columns]
+    missing = [c for c in VOTE_COLUMNS if c not in votes.columns]
     if missing:
         raise FerKerasError(f"FER+ file {path} lacks vote columns {missing}; expected fer2013new.csv")
     if len(votes) != rows:
         raise FerKerasError(f"FER+ file {path} has {len(votes)} rows but the FER2013 CSV has {rows}")
-    counts = votes[list(FERPLUS_COLUMNS)].to_numpy(dtype=np.int64)
-    best = counts.argmax(axis=1)
-    tie = (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1
-    names = list(FERPLUS_COLUMNS.values())
-    labels = np.full(rows, -1, dtype=np.int64)
-    for i in range(rows):
-        target = names[best[i]]
-        if tie[i]:
-            skipped["FER+ tie"] += 1
-        elif target is None:
-            skipped[f"FER+ {list(FERPLUS_COLUMNS)[best[i]]}"] += 1
-        else:
-            labels[i] = EMOTIONS.index(target)
+    labels, reasons = majority(votes[list(VOTE_COLUMNS)].to_numpy(dtype=np.float32))
+    contempt = labels >= len(EMOTIONS)
+    labels[contempt] = -1
+    skipped.update(reason for reason in reasons if reason is not None)
+    if contempt.any():
+        skipped["FER+ contempt"] += int(contempt.sum())
     return labels
 
 
