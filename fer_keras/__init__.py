@@ -3,7 +3,7 @@
     from fer_keras import EmotionRecognizer
     faces = EmotionRecognizer().analyze("photo.jpg")
     metrics = fer_keras.score("mobilenetv2_ferplus", "fer2013/test", ferplus="fer2013_votes.csv")
-    run = fer_keras.train(model="mobilenetv2", data="fer2013", epochs=5)   # each command as a function
+    run = fer_keras.train_model(model="mobilenetv2", data="fer2013", epochs=5)   # each command as a function
 
 The API loads lazily: importing the package does not import TensorFlow.
 """
@@ -19,17 +19,17 @@ if TYPE_CHECKING:
     from fer_keras.api import (
         augment,
         build_model,
-        compare,
-        evaluate,
-        export,
+        compare_runs,
+        evaluate_model,
+        export_model,
         inspect_data,
         load_data,
         make_test_video,
         run_video,
         score,
         score_video,
-        train,
-        tune,
+        train_model,
+        tune_model,
     )
     from fer_keras.app.recognizer import Emotion, EmotionRecognizer, Face, VideoFrame
     from fer_keras.training.config import TrainConfig
@@ -48,17 +48,17 @@ __all__ = [
     "__version__",
     "augment",
     "build_model",
-    "compare",
-    "evaluate",
-    "export",
+    "compare_runs",
+    "evaluate_model",
+    "export_model",
     "inspect_data",
     "load_data",
     "make_test_video",
     "run_video",
     "score",
     "score_video",
-    "train",
-    "tune",
+    "train_model",
+    "tune_model",
 ]
 # where each lazily loaded name lives
 _LAZY = {
@@ -68,17 +68,17 @@ _LAZY = {
         (
             "augment",
             "build_model",
-            "compare",
-            "evaluate",
-            "export",
+            "compare_runs",
+            "evaluate_model",
+            "export_model",
             "inspect_data",
             "load_data",
             "make_test_video",
             "run_video",
             "score",
             "score_video",
-            "train",
-            "tune",
+            "train_model",
+            "tune_model",
         ),
         "fer_keras.api",
     ),

@@ -2,8 +2,8 @@
 
     import fer_keras
     faces = fer_keras.load_data("fer2013", "train")            # images, labels, classes
-    run = fer_keras.train(model="mobilenetv2", data="fer2013", epochs=5, out="runs/mnv2")
-    metrics = fer_keras.evaluate(run.run_dir, "fer2013", out="eval/mnv2")   # + confusion, Grad-CAM, t-SNE PNGs
+    run = fer_keras.train_model(model="mobilenetv2", data="fer2013", epochs=5, out="runs/mnv2")
+    metrics = fer_keras.evaluate_model(run.run_dir, "fer2013", out="eval/mnv2")   # + confusion, Grad-CAM, t-SNE PNGs
 
 Every function takes the options its command takes, by the same names, and raises
 ``FerKerasError`` with a one-line message on bad input. TensorFlow loads on first call.
@@ -80,7 +80,7 @@ def build_model(name: str = "mobilenetv2", **options: Any):
     return build(name, **options)
 
 
-def train(config: TrainConfig | None = None, *, resume: bool = False, **options: Any) -> RunResult:
+def train_model(config: TrainConfig | None = None, *, resume: bool = False, **options: Any) -> RunResult:
     """One training run, as ``python -m fer_keras.train``: options are ``TrainConfig``'s fields
     (``model``, ``data``, ``epochs``, ``augment``, ``input_size``, ...), or a whole ``config``.
     Returns the run directory, history, test metrics and best validation macro-F1."""
@@ -120,7 +120,7 @@ def score(
     return metrics
 
 
-def evaluate(
+def evaluate_model(
     model: str | Path | None = None,
     data: str | Path | None = None,
     out: str | Path = "eval",
@@ -135,19 +135,19 @@ def evaluate(
     confusion matrix, reliability diagram, most confident mistakes, Grad-CAM and t-SNE PNGs
     (``metrics["figures"]`` names them) and ``report.md``."""
     from fer_keras.data.loading import check_data_path
-    from fer_keras.reporting.evaluation import evaluate as evaluate_model
+    from fer_keras.reporting.evaluation import evaluate
 
-    return evaluate_model(model, check_data_path(data), out, split, tta, explain, tsne_images, ferplus=ferplus)
+    return evaluate(model, check_data_path(data), out, split, tta, explain, tsne_images, ferplus=ferplus)
 
 
-def compare(runs: Sequence[str | Path]) -> str:
+def compare_runs(runs: Sequence[str | Path]) -> str:
     """The markdown table ``python -m fer_keras.compare`` prints for run directories."""
     from fer_keras.reporting.compare import markdown_table
 
     return markdown_table([Path(r) for r in runs])
 
 
-def tune(
+def tune_model(
     space: str | Path,
     out: str | Path,
     *,
@@ -189,7 +189,7 @@ def tune(
     return run_search(spec)
 
 
-def export(
+def export_model(
     model: str | Path | None,
     format: str = "tflite",
     out: str | Path | None = None,
@@ -199,9 +199,9 @@ def export(
 ) -> Path:
     """``python -m fer_keras.export``: a model as ``savedmodel``, ``keras``, ``tflite`` or
     ``onnx`` (``quantize``: ``float16`` or ``int8``, calibrated on ``data``'s training images)."""
-    from fer_keras.inference.export import export as export_model
+    from fer_keras.inference.export import export
 
-    return export_model(model, format, out, quantize, data)
+    return export(model, format, out, quantize, data)
 
 
 def make_test_video(

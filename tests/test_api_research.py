@@ -5,6 +5,7 @@ The notebooks, which CI executes, are written against these functions alone."""
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,12 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def test_every_public_name_resolves_and_nothing_else_does():
     for name in fer_keras.__all__:
         assert getattr(fer_keras, name) is not None, name
+    # importing a command module sets it as an attribute of the package: no public name may be one
+    commands = {p.stem for p in Path(fer_keras.__file__).parent.glob("*.py")}
+    assert not commands & set(fer_keras.__all__)
+    for command in ("train", "evaluate", "tune", "export", "compare"):
+        importlib.import_module(f"fer_keras.{command}")
+    assert callable(fer_keras.train_model) and callable(fer_keras.evaluate_model)
     with pytest.raises(AttributeError, match="no attribute 'loop'"):
         fer_keras.loop  # noqa: B018
 
@@ -55,15 +62,15 @@ def test_augment_is_the_training_preset(small_fer):
 
 def test_train_options_are_checked_before_anything_runs(small_fer):
     with pytest.raises(FerKerasError, match="unknown training option 'epoch'"):
-        fer_keras.train(model="mobilenetv2", data=str(small_fer), epoch=1)
+        fer_keras.train_model(model="mobilenetv2", data=str(small_fer), epoch=1)
     with pytest.raises(FerKerasError, match="either a TrainConfig or options"):
-        fer_keras.train(fer_keras.TrainConfig(data=str(small_fer)), epochs=1)
+        fer_keras.train_model(fer_keras.TrainConfig(data=str(small_fer)), epochs=1)
     with pytest.raises(FerKerasError, match="unknown model 'resnet50'"):
         fer_keras.build_model("resnet50")
 
 
 def test_train_evaluate_compare_export(small_fer, tmp_path):
-    run = fer_keras.train(
+    run = fer_keras.train_model(
         model="mobilenetv2",
         data=str(small_fer),
         out=str(tmp_path / "run"),
@@ -77,13 +84,13 @@ def test_train_evaluate_compare_export(small_fer, tmp_path):
     )
     assert run.run_dir == tmp_path / "run" and len(run.history["val_f1"]) == 1
     assert set(run.test_metrics) >= {"accuracy", "macro_f1"}
-    metrics = fer_keras.evaluate(run.run_dir, small_fer, out=tmp_path / "eval", tsne_images=40)
+    metrics = fer_keras.evaluate_model(run.run_dir, small_fer, out=tmp_path / "eval", tsne_images=40)
     assert metrics["accuracy"] == pytest.approx(fer_keras.score(run.run_dir, small_fer)["accuracy"])
     for png in metrics["figures"].values():
         assert (tmp_path / "eval" / png).stat().st_size > 1000
-    table = fer_keras.compare([run.run_dir])
+    table = fer_keras.compare_runs([run.run_dir])
     assert table.startswith("|") and "run" in table.splitlines()[2]
-    tflite = fer_keras.export(run.run_dir, "tflite", tmp_path / "model.tflite")
+    tflite = fer_keras.export_model(run.run_dir, "tflite", tmp_path / "model.tflite")
     assert tflite.stat().st_size > 10_000
     crops = fer_keras.load_data(small_fer, "test").images[:8]
     a = [e.vector() for e in fer_keras.EmotionRecognizer(model=run.run_dir / "best.keras").classify(crops)]
@@ -95,7 +102,7 @@ def test_tune_refuses_a_bad_space_at_once(tmp_path, small_fer):
     space = tmp_path / "space.json"
     space.write_text('{"hyperparameters": {"epochs": {"type": "choice", "values": [1, 2]}}}')
     with pytest.raises(FerKerasError, match="epochs"):
-        fer_keras.tune(space, tmp_path / "search", data=small_fer)
+        fer_keras.tune_model(space, tmp_path / "search", data=small_fer)
 
 
 def test_test_video_run_and_score(small_fer, small_model_file, tmp_path):
