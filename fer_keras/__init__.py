@@ -60,34 +60,16 @@ __all__ = [
     "train_model",
     "tune_model",
 ]
-# where each lazily loaded name lives
-_LAZY = {
+# where the lazily loaded names that are not in fer_keras.api live
+_ELSEWHERE = {
     **dict.fromkeys(("Emotion", "EmotionRecognizer", "Face", "VideoFrame"), "fer_keras.app.recognizer"),
     "TrainConfig": "fer_keras.training.config",
-    **dict.fromkeys(
-        (
-            "augment",
-            "build_model",
-            "compare_runs",
-            "evaluate_model",
-            "export_model",
-            "inspect_data",
-            "load_data",
-            "make_test_video",
-            "run_video",
-            "score",
-            "score_video",
-            "train_model",
-            "tune_model",
-        ),
-        "fer_keras.api",
-    ),
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
+    if name in __all__:  # only asked for names not defined above
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_ELSEWHERE.get(name, "fer_keras.api")), name)
     raise AttributeError(f"module 'fer_keras' has no attribute {name!r}")

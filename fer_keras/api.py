@@ -88,8 +88,7 @@ def train_model(config: TrainConfig | None = None, *, resume: bool = False, **op
     from fer_keras.training.loop import train as train_run
 
     if config is None:
-        names = {f for f in TrainConfig.__dataclass_fields__}
-        unknown = sorted(set(options) - names)
+        unknown = sorted(set(options) - set(TrainConfig.__dataclass_fields__))
         if unknown:
             raise FerKerasError(f"unknown training option {unknown[0]!r}")
         config = TrainConfig(**options)
@@ -168,9 +167,7 @@ def tune_model(
     ``train_best`` run."""
     from fer_keras.data.loading import check_data_path
     from fer_keras.training.search import SearchSpec, run_search
-    from fer_keras.training.space import load_space
 
-    load_space(space)
     spec = SearchSpec(
         space=str(space),
         out=str(out),
