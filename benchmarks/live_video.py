@@ -1,7 +1,7 @@
 """Live-app benchmark on labelled 640x480 videos built several ways from FER2013 crops.
 
     python benchmarks/live_video.py --data ../shared/data/fer2013 \\
-        [--scene plain,small,...|all] [--detector dnn,haar] [--model PATH,PATH] [--frames 900]
+        [--scene plain,small,...|all] [--detector dnn,dnn:160,haar] [--model PATH,PATH] [--frames 900]
 
 Each scene (``fer_keras.app.synthetic.SCENES``: face size, border, blur, JPEG, lighting, rotation,
 two sizes) is its own video of **test** crops, run headless through the live app's pipeline
@@ -51,10 +51,10 @@ def haar_only_fps(video: Path) -> float:
 
 
 def run_one(video: Path, truth: Path, model: str | None, detector_name: str, args, detect_every: int) -> dict:
-    recognizer = EmotionRecognizer(
-        model, detector_name, margin=args.margin, detect_every=detect_every, threads=args.threads
-    )
-    out = video.with_name(f"app-{detector_name}-{detect_every}.csv")
+    name, _, size = detector_name.partition(":")  # dnn:160 = BlazeFace on a 160-pixel short side
+    detector = make_detector(name, short_side=int(size)) if size else name
+    recognizer = EmotionRecognizer(model, detector, margin=args.margin, detect_every=detect_every, threads=args.threads)
+    out = video.with_name(f"app-{name}{size}-{detect_every}.csv")
     summary = run_video(recognizer, str(video), display=False, csv_path=str(out))
     scores = score_run(truth, out)
     crops, labels = exact_crops(video, truth)
@@ -77,7 +77,11 @@ def main() -> None:
     p.add_argument("--split", default="test", help="crops to paste (use train or val to tune, test to report)")
     p.add_argument("--scene", default="all", help=f"comma-separated: {', '.join(SCENES)} (or all)")
     p.add_argument("--model", default="", help="comma-separated models (default: the shipped model, as TFLite)")
-    p.add_argument("--detector", default="dnn", help="comma-separated: dnn, haar, mtcnn")
+    p.add_argument(
+        "--detector",
+        default="dnn",
+        help="comma-separated: dnn, haar, mtcnn; dnn:N runs BlazeFace on an N-pixel short side",
+    )
     p.add_argument("--margin", type=float, default=None, help="box margin per side instead of the detector's framing")
     p.add_argument("--detect-every", default="2", help="comma-separated N (the app's default: 2)")
     p.add_argument("--frames", type=int, default=900)

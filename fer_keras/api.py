@@ -152,9 +152,12 @@ def tune_model(
     *,
     model: str = "mobilenetv2",
     data: str | Path | None = None,
-    tuner: str = "bayesian",
-    max_trials: int = 8,
-    epochs: int = 5,
+    tuner: str = "hyperband",
+    max_trials: int = 0,
+    epochs: int = 18,
+    min_epochs: int = 2,
+    factor: int = 3,
+    iterations: int = 1,
     limit: int = 0,
     seed: int = 0,
     ferplus: str | Path | None = None,
@@ -164,7 +167,8 @@ def tune_model(
 ) -> SearchResult:
     """A KerasTuner search, as ``python -m fer_keras.tune`` (run it again to continue it). The
     result's ``rows`` are the trials, best validation macro-F1 first; ``retrained`` is the
-    ``train_best`` run."""
+    ``train_best`` run. Hyperband (the default) trains ``epochs`` at most and ``min_epochs`` at
+    least per trial; random and bayesian run ``max_trials`` (default 8) trials of ``epochs``."""
     from fer_keras.data.loading import check_data_path
     from fer_keras.training.search import SearchSpec, run_search
 
@@ -177,6 +181,9 @@ def tune_model(
         tuner=tuner,
         max_trials=max_trials,
         epochs=epochs,
+        min_epochs=min_epochs,
+        factor=factor,
+        iterations=iterations,
         limit=limit,
         seed=seed,
         train_best=train_best,

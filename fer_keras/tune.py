@@ -29,9 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VOTES.csv",
         help="FER+ votes for a folder --data: search an 8-class FER+ model",
     )
-    p.add_argument("--tuner", choices=TUNERS, default="bayesian", help="search strategy")
-    p.add_argument("--max-trials", type=int, default=8, help="trials to run (random, bayesian)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs per trial (hyperband: the largest budget)")
+    p.add_argument(
+        "--tuner",
+        choices=TUNERS,
+        default="hyperband",
+        help="search strategy (default hyperband: many short trials, the best trained longer)",
+    )
+    p.add_argument("--max-trials", type=int, default=0, help="trials to run (random, bayesian; default 8)")
+    p.add_argument("--epochs", type=int, default=18, help="epochs per trial (hyperband: the largest budget)")
+    p.add_argument("--min-epochs", type=int, default=2, help="hyperband: the smallest budget")
+    p.add_argument("--factor", type=int, default=3, help="hyperband: 1/FACTOR of a round goes on at FACTOR x epochs")
+    p.add_argument("--iterations", type=int, default=1, help="hyperband: times its set of brackets runs")
     p.add_argument(
         "--limit", type=int, default=0, help="search on a stratified subset of N training images (and N/4 val)"
     )
@@ -49,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     load_space(args.space)  # a bad space or data path answers at once, before TensorFlow loads
     data = check_data_path(args.data)
-    from fer_keras.training.search import SearchSpec, launch_workers, run_search
+    from fer_keras.training.search import SearchSpec, check_spec, launch_workers, run_search
 
+    spec = check_spec(options_from(SearchSpec, args, data=str(data), verbose=0 if args.quiet else 2))
     if args.workers:
         code = launch_workers(argv, args.workers)
         if code != 0 or not args.train_best:
             return code
-    spec = options_from(SearchSpec, args, data=str(data), verbose=0 if args.quiet else 2)
     result = run_search(spec)  # after workers: the finished search reloads, writes results and retrains
     if not result.rows:
         return 0  # a worker

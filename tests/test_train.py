@@ -17,7 +17,7 @@ from fer_keras.models import available_models
 from fer_keras.models.head import backbone_groups
 from fer_keras.runs import load_config_splits
 from fer_keras.train import main
-from fer_keras.training.callbacks import ema_calibration
+from fer_keras.training.callbacks import bn_calibration
 from fer_keras.training.config import TrainConfig
 from fer_keras.training.loop import train
 
@@ -122,6 +122,32 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_fer, tmp_path):
     assert resumed.test_metrics["train_seconds"] == resumed.total_seconds
 
 
+@pytest.mark.slow
+def test_validation_and_checkpoints_use_batchnorm_statistics_recomputed_for_the_weights(small_fer, tmp_path):
+    """With --bn-calibration (on by default) the BatchNorm statistics a checkpoint holds are those of
+    its own weights on fixed training images, and the logged validation score is that model's score;
+    with 0 they are Keras's moving averages, which trail the weights. Training is the same either way."""
+    calibrated = train(_config(small_fer, tmp_path / "on"))
+    moving = train(_config(small_fer, tmp_path / "off", bn_calibration=0))
+    np.testing.assert_allclose(calibrated.history["loss"], moving.history["loss"], rtol=1e-5)  # same training
+
+    splits = load_config_splits(_config(small_fer, tmp_path / "on"))
+    last = keras.saving.load_model(tmp_path / "on" / "last.keras")
+    again = keras.saving.load_model(tmp_path / "on" / "last.keras")
+    assert bn_calibration(_config(small_fer, tmp_path / "on"), splits.train.images)(again) == 6  # 192 // 32 batches
+    for saved, recomputed in zip(last.non_trainable_weights, again.non_trainable_weights):
+        np.testing.assert_allclose(saved.numpy(), recomputed.numpy(), rtol=1e-4, atol=1e-5, err_msg=saved.path)
+    scores = last.evaluate(eval_dataset(splits.val), return_dict=True, verbose=0)
+    assert scores["f1"] == pytest.approx(calibrated.history["val_f1"][-1], abs=1e-6)
+
+    off = keras.saving.load_model(tmp_path / "off" / "last.keras")
+    stats = [w for w in off.non_trainable_weights if "moving_mean" in w.path]
+    assert stats and not all(
+        np.allclose(a.numpy(), b.numpy(), atol=1e-3)
+        for a, b in zip(stats, [w for w in last.non_trainable_weights if "moving_mean" in w.path])
+    )
+
+
 class RecordWeights(keras.callbacks.Callback):
     """The trainable weights after every training step."""
 
@@ -148,7 +174,7 @@ def test_ema_is_what_validation_and_checkpoints_see_and_resumes_exactly(small_fe
     # its BatchNorm statistics were recomputed for the average, not left from the training weights
     splits = load_config_splits(_config(small_fer, tmp_path / "straight"))
     recalibrated = keras.saving.load_model(tmp_path / "straight" / "last.keras")
-    assert ema_calibration(_config(small_fer, tmp_path / "x", ema=momentum), splits.train.images)(recalibrated) > 0
+    assert bn_calibration(_config(small_fer, tmp_path / "x", ema=momentum), splits.train.images)(recalibrated) > 0
     for saved, again in zip(last.non_trainable_weights, recalibrated.non_trainable_weights):
         np.testing.assert_allclose(saved.numpy(), again.numpy(), rtol=1e-4, atol=1e-5, err_msg=saved.path)
     # the logged validation score is the averaged weights' score
@@ -214,6 +240,7 @@ def test_bad_input_is_one_line(tmp_path, small_fer, capsys):
         ("--limit", "-5", "--limit must be 0 (all images) or more"),
         ("--val-fraction", "1.5", "--val-fraction must be between 0 and 1"),
         ("--ema", "1", "--ema must be 0 (off) or a momentum in (0, 1)"),
+        ("--bn-calibration", "-1", "--bn-calibration must be 0 (off) or a number of batches"),
     ]:
         assert message in _error_of(["--data", str(small_fer), option, value, "--out", str(tmp_path / "v")], capsys)
     assert "download FER2013" in _error_of(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")], capsys)

@@ -1,5 +1,6 @@
-"""``python -m fer_keras.tune``: a small real search, resume after an interruption, a chief with
-two workers on loopback, and one-line errors for bad tuners and search spaces."""
+"""``python -m fer_keras.tune``: a small real search, resume after an interruption, Hyperband end to
+end, a chief with two workers on loopback, failed trials recorded while the search goes on, and
+one-line errors for bad tuners, budgets and search spaces."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fer_keras.training import search
+from fer_keras.training.loop import RunResult
 from fer_keras.training.search import TrainingRunTuner
 from fer_keras.tune import main
 
 SPACE = Path(__file__).resolve().parents[1] / "tuning" / "mobilenetv2.json"
 
 
-def _argv(data, out, trials=2, extra=(), limit=256, space=SPACE):
+def _argv(data, out, trials=2, extra=(), limit=256, space=SPACE, tuner=("--tuner", "random", "--epochs", "1")):
+    trials = ["--max-trials", str(trials)] if "random" in tuner or "bayesian" in tuner else []
     return [
         "--model",
         "mobilenetv2",
@@ -23,12 +27,8 @@ def _argv(data, out, trials=2, extra=(), limit=256, space=SPACE):
         str(data),
         "--space",
         str(space),
-        "--tuner",
-        "random",
-        "--max-trials",
-        str(trials),
-        "--epochs",
-        "1",
+        *tuner,
+        *trials,
         "--limit",
         str(limit),
         "--out",
@@ -148,3 +148,137 @@ def test_every_tunable_option_reaches_the_trial_config(tmp_path):
     assert (config.schedule, config.ema, config.teacher, config.early_stopping) == ("plateau", 0.99, "t.keras", 3)
     assert config.model_options == {"dropout": 0.25}
     assert set(fixed) <= TUNABLE and "epochs" not in TUNABLE and "data" not in TUNABLE
+
+
+def _shallow_space(tmp_path, **fixed) -> Path:
+    space = json.loads(SPACE.read_text())
+    space["fixed"].update(depth=0.34, input_size=48, **fixed)  # one block per stage at 48x48: trials trace fast
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(space))
+    return path
+
+
+@pytest.mark.slow
+def test_hyperband_runs_brackets_end_to_end(small_fer, tmp_path, capsys):
+    """Hyperband (the default tuner) over a tiny subset: short trials, the best of them retrained
+    at the larger budget, every trial a run of its own budget, and the plots written."""
+    out = tmp_path / "hb"
+    hyperband = ("--epochs", "2", "--min-epochs", "1", "--factor", "2")
+    assert main(_argv(small_fer, out, limit=128, space=_shallow_space(tmp_path), tuner=hyperband)) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out / "trials.csv")
+    # KerasTuner's brackets for max 2, min 1, factor 2: 2 trials x 1 epoch -> 1 x 2 epochs; 2 x 2 epochs
+    assert "hyperband search: 5 trials, 8 epochs in all (trials x epochs: 2x1, 1x2, 2x2)" in printed
+    assert len(table) == 5 and (table["status"] == "COMPLETED").all()
+    assert sorted(table["epochs"]) == [1, 1, 2, 2, 2]
+    promoted = table[table["promoted_from"].notna()]
+    assert len(promoted) == 1 and promoted["epochs"].item() == 2
+    parent = table[table["trial"] == int(promoted["promoted_from"].item())]
+    assert parent["epochs"].item() == 1 and parent["optimizer"].item() == promoted["optimizer"].item()
+    runs = {int(p.name): p for p in (out / "trials").iterdir()}
+    for _, row in table.iterrows():  # each trial trained its own budget from scratch
+        assert len(pd.read_csv(runs[row["trial"]] / "history.csv")) == row["epochs"]
+    best = json.loads((out / "best_hyperparameters.json").read_text())
+    assert best["epochs"] == 2 and best["val_macro_f1"] == pytest.approx(
+        table[table["epochs"] == 2]["val_macro_f1"].max()
+    )
+    assert (out / "hyperparameters.png").stat().st_size > 10_000
+    assert len(list((out / "hparams").rglob("events.out.tfevents.*"))) == 6  # the experiment + one per trial
+
+
+def _fake_train(outcomes):
+    """``train`` replaced by canned outcomes in order: a float is a finished run's val macro-F1,
+    an exception is raised, "nan" is a run whose loss became NaN in its second epoch."""
+    calls = iter(outcomes)
+
+    def fake(config, resume=False):
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        losses = [1.9, float("nan")] if outcome == "nan" else [1.9, 1.7]
+        score = 0.05 if outcome == "nan" else outcome
+        return RunResult(Path(config.out), {"loss": losses}, None, score, 1.0, 1.0)
+
+    return fake
+
+
+def test_a_crashed_or_nan_trial_is_recorded_as_failed_and_the_search_goes_on(small_fer, tmp_path, monkeypatch):
+    out = tmp_path / "s"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, RuntimeError("out of memory\nmore"), "nan", 0.4]))
+    assert main(_argv(small_fer, out, trials=4, limit=128)) == 0
+    table = pd.read_csv(out / "trials.csv", keep_default_na=False)
+    assert list(table["status"]) == ["COMPLETED", "COMPLETED", "FAILED", "FAILED"]
+    assert list(table["val_macro_f1"][:2]) == ["0.4", "0.3"]
+    reasons = set(table["reason"][2:])
+    assert reasons == {"RuntimeError: out of memory", "training loss became nan in epoch 2"}
+    assert "training loss became nan in epoch 2" in (out / "trials.md").read_text()
+    assert json.loads((out / "best_hyperparameters.json").read_text())["val_macro_f1"] == 0.4
+
+
+def test_a_search_whose_trials_all_fail_stops_with_one_line(small_fer, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "s"
+    monkeypatch.setattr(search, "train", _fake_train([ValueError("bad thing")] * 3))
+    assert main(_argv(small_fer, out, trials=5, limit=128)) == 2
+    *trials, last = capsys.readouterr().err.strip().splitlines()
+    assert "3 trials in a row failed, the last with: ValueError: bad thing" in last
+    assert [line.split(" ", 2)[2] for line in trials] == ["failed: ValueError: bad thing"] * 3  # one line each
+    assert len(pd.read_csv(out / "trials.csv")) == 3
+
+
+@pytest.mark.parametrize(
+    "space,message",
+    [
+        ({"fixed": {"optimizer": "rmsprop"}}, "optimizer='rmsprop' cannot be trained: --optimizer must be one of"),
+        (
+            {"hyperparameters": {"label_smoothing": {"type": "float", "min": 0.5, "max": 1.0}}},
+            "label_smoothing=1.0 cannot be trained: --label-smoothing must be in [0, 1)",
+        ),
+        (
+            {"hyperparameters": {"momentum": {"type": "float", "min": 0.8, "max": 0.95}}},
+            "'momentum' acts only with optimizer sgd, but the space lets optimizer be 'adamw'",
+        ),
+        (
+            {
+                "hyperparameters": {
+                    "optimizer": {"type": "choice", "values": ["adam", "adamw"]},
+                    "weight_decay": {"type": "float", "min": 1e-5, "max": 1e-3},
+                }
+            },
+            "'weight_decay' acts only with optimizer adamw or sgd (adam has none), but the space lets optimizer be 'adam'",
+        ),
+        ({"fixed": {"distill_alpha": 0.3}}, "'distill_alpha' acts only with a teacher"),
+        ({"fixed": {"stem": "small"}}, "'stem' is not an option of model 'mobilenetv2'"),
+    ],
+)
+def test_a_space_option_no_trial_could_honour_is_refused_by_name(space, message, small_fer, tmp_path, capsys):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"hyperparameters": {}, **space}))
+    assert main(_argv(small_fer, tmp_path / "o", space=path, limit=128)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "o" / "trials.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (("--max-trials", "5"), "--max-trials is for the random and bayesian tuners"),
+        (("--epochs", "6", "--min-epochs", "9"), "--min-epochs must be between 1 and --epochs (6)"),
+        (("--factor", "1"), "--factor must be at least 2"),
+    ],
+)
+def test_hyperband_budget_errors(flags, message, small_fer, tmp_path, capsys):
+    assert main(_argv(small_fer, tmp_path / "o", tuner=flags, limit=128)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_resnet18_and_vgg16_spaces_are_accepted():
+    from fer_keras.models.registry import builder_options
+    from fer_keras.training.config import TrainConfig
+    from fer_keras.training.space import check_model_options, check_space, load_space
+
+    for name in ("resnet18", "vgg16", "mobilenetv2"):
+        space = load_space(SPACE.with_name(f"{name}.json"))
+        check_space(space, TrainConfig(model=name))
+        check_model_options(space, name, builder_options(name))

@@ -42,6 +42,17 @@ def available_models() -> list[str]:
     return model_names()
 
 
+def builder_options(name: str) -> set[str]:
+    """The keyword options the named model's builder takes."""
+    import inspect
+
+    if name not in _REGISTRY and name in FAMILIES:
+        importlib.import_module(FAMILIES[name])
+    if name not in _REGISTRY:
+        raise FerKerasError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
+    return set(inspect.signature(_REGISTRY[name]).parameters)
+
+
 def build(name: str, **config) -> keras.Model:
     """Build a registered model; unknown names and options give a one-line FerKerasError."""
     if name not in _REGISTRY and name in FAMILIES:

@@ -52,6 +52,9 @@ class BatchNormCalibration:
         if not layers or self.batches == 0:
             return 0
         momenta = [layer.momentum for layer in layers]
+        # the training-mode pass draws dropout masks; put the generators back so that training after
+        # a calibration draws the masks it would have drawn without one
+        generators = [(v, v.numpy()) for v in model.non_trainable_variables if "seed_generator_state" in v.path]
         for layer in layers:
             layer.momentum = 0.0  # read when the forward pass is traced: each call leaves this batch's statistics
         try:
@@ -59,6 +62,8 @@ class BatchNormCalibration:
         finally:
             for layer, momentum in zip(layers, momenta, strict=True):
                 layer.momentum = momentum
+            for variable, value in generators:
+                variable.assign(value)
         for i, layer in enumerate(layers):
             layer.moving_mean.assign(np.mean([b[i][0] for b in per_batch], axis=0, dtype=np.float64).astype(np.float32))
             layer.moving_variance.assign(

@@ -105,13 +105,30 @@ class EMAWeights(keras.callbacks.SwapEMAWeights):
             self._calibrated_at = step
 
 
-EMA_CALIBRATION_BATCHES = 20  # training batches (fixed, unaugmented) that recompute BatchNorm statistics
+class CalibratedBatchNorm(keras.callbacks.Callback):
+    """Before each validation, BatchNorm's moving statistics are recomputed for the weights the
+    model holds (``--bn-calibration``; "precise BN"). Keras's moving averages (momentum 0.99) trail
+    the weights by about a hundred steps, which early in a run, or in a short run on a subset, is
+    a different network: after 2 epochs on 4,000 images MobileNetV2 scored validation accuracy
+    0.173 / macro-F1 0.042 (every face "neutral") with them, and 0.257 / 0.132 with statistics
+    recomputed from 2,048 training images. Training steps use batch statistics and never read the
+    moving ones, so this changes what validation, checkpoints and exports see, not the training."""
+
+    def __init__(self, calibration: BatchNormCalibration):
+        super().__init__()
+        self.calibration = calibration
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.calibration(self.model)
 
 
-def ema_calibration(config: TrainConfig, images: np.ndarray) -> BatchNormCalibration:
-    """The fixed training images (a seeded sample, no augmentation) of ``EMAWeights``' calibration."""
+def bn_calibration(config: TrainConfig, images: np.ndarray) -> BatchNormCalibration | None:
+    """``config.bn_calibration`` batches of fixed training images (a seeded sample, no augmentation)
+    that recompute BatchNorm statistics; None when off."""
+    if not config.bn_calibration:
+        return None
     batch_size = min(config.batch_size, len(images))
-    count = min(EMA_CALIBRATION_BATCHES * batch_size, len(images))
+    count = min(config.bn_calibration * batch_size, len(images))
     pick = np.random.default_rng(config.seed).permutation(len(images))[:count]
     return BatchNormCalibration(images[np.sort(pick)][..., None].astype(np.float32), batch_size)
 
@@ -206,8 +223,11 @@ def make_callbacks(
     patience ``counters`` of an interrupted run after the other callbacks reset theirs. With
     ``--ema``, ``EMAWeights`` comes first, so every later callback sees the averaged weights;
     ``mid_stage`` says the model was loaded from ``last.keras`` in the middle of a stage;
-    ``calibration`` recomputes BatchNorm statistics for the average."""
-    callbacks = [EMAWeights(calibration, resumed=mid_stage)] if config.ema else []
+    ``calibration`` recomputes BatchNorm statistics before each validation (for the average, with EMA)."""
+    if config.ema:
+        callbacks = [EMAWeights(calibration, resumed=mid_stage)]
+    else:
+        callbacks = [CalibratedBatchNorm(calibration)] if calibration is not None else []
     callbacks += [
         keras.callbacks.CSVLogger(run_dir / runs.HISTORY, append=resuming),
         keras.callbacks.TensorBoard(run_dir / runs.LOGS, write_graph=False, profile_batch=0),

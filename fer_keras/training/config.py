@@ -102,6 +102,13 @@ class TrainConfig:
         "optimisation",
         metavar="MOMENTUM",
     )
+    bn_calibration: int = option(
+        20,
+        "before each validation, recompute BatchNorm statistics from N batches of unaugmented training "
+        "images (0 = keep Keras's moving averages, which lag the weights early in a run)",
+        "optimisation",
+        metavar="BATCHES",
+    )
     early_stopping: int = option(
         0, "stop after PATIENCE epochs without a val macro-F1 gain; 0 = off", "optimisation", metavar="PATIENCE"
     )
@@ -259,6 +266,12 @@ class TrainConfig:
             (self.limit >= 0, "--limit must be 0 (all images) or more"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (0 <= self.ema < 1, "--ema must be 0 (off) or a momentum in (0, 1), e.g. 0.999"),
+            (self.bn_calibration >= 0, "--bn-calibration must be 0 (off) or a number of batches"),
+            (
+                not self.ema or self.bn_calibration,
+                "--ema needs --bn-calibration above 0 (the average scored with the training weights' "
+                "BatchNorm statistics can collapse to one class)",
+            ),
             (0 < self.distill_alpha <= 1, "--distill-alpha must be in (0, 1]"),
             (
                 self.distill_alpha <= 0.5 or self.balance not in ("weights", "sqrt-weights") or not self.teacher,

@@ -34,8 +34,8 @@ from fer_keras.reporting.metrics import classification_metrics
 from fer_keras.runs import RunDir, atomic_write
 from fer_keras.training.callbacks import (
     Interrupts,
+    bn_calibration,
     drop_unfinished_history,
-    ema_calibration,
     make_callbacks,
     restore_seed_states,
 )
@@ -205,7 +205,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     classes = splits.train.classes
     weights = class_weights(splits.train.labels, config.balance, len(classes))
     val_ds = eval_dataset(splits.val)
-    calibration = ema_calibration(config, splits.train.images) if config.ema else None
+    calibration = bn_calibration(config, splits.train.images)
     targets, draw = None, False
     if config.ferplus_alpha:
         targets = ferplus_mixed_targets(

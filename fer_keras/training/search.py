@@ -18,20 +18,28 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras_tuner as kt
 
 from fer_keras import runs
 from fer_keras.data.loading import default_data_path
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
+from fer_keras.models.registry import builder_options
 from fer_keras.runs import RunDir, atomic_write
 from fer_keras.training.config import MONITOR, TUNERS, TrainConfig
 from fer_keras.training.loop import train
-from fer_keras.training.space import define, load_space, trial_config
+from fer_keras.training.space import check_model_options, check_space, define, load_space, trial_config
 
 OBJECTIVE = MONITOR
+
+try:  # KerasTuner prints each failed trial's traceback while DEBUG is on (its default); the reason is one line
+    from keras_tuner.src import config as _kt_config
+
+    _kt_config.DEBUG = False
+except ImportError:
+    pass
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -65,8 +73,22 @@ class TrainingRunTuner(kt.Tuner):
         config = trial_config(self.base, {**self.space.get("fixed", {}), **values})
         run = self.trial_run_dir(trial.trial_id)
         config = config.replace(epochs=int(values.get("tuner/epochs", config.epochs)), out=str(run.path))
-        result = train(config, resume=bool(run.resume_state()))  # a retried trial continues where it stopped
+        try:
+            result = train(config, resume=bool(run.resume_state()))  # a retried trial continues where it stopped
+        except (KeyboardInterrupt, kt.errors.FatalError):
+            raise
+        except Exception as err:  # noqa: BLE001 - any crash of one trial is that trial's failure, not the search's
+            raise kt.errors.FailedTrialError(f"{type(err).__name__}: {first_line(err)}") from None
+        problem = trial_problem(result)
+        if problem:
+            raise kt.errors.FailedTrialError(problem)
         return {OBJECTIVE: result.best_val_f1, "seconds": result.total_seconds}
+
+    def on_trial_end(self, trial) -> None:
+        if trial.message:  # KerasTuner keeps the whole traceback; the table and the log need the reason
+            trial.message = failure_reason(trial.message)
+            print(f"trial {trial.trial_id} failed: {trial.message}", file=sys.stderr, flush=True)
+        super().on_trial_end(trial)
 
     def save_model(self, trial_id, model, step=0) -> None:
         """Each trial's run directory already holds its checkpoints."""
@@ -77,21 +99,64 @@ class TrainingRunTuner(kt.Tuner):
         return keras.saving.load_model(self.trial_run_dir(trial.trial_id).file(runs.BEST))
 
 
-def make_tuner(name: str, base: TrainConfig, space: dict, out: Path, max_trials: int, epochs: int, seed: int):
-    """A tuner of the named kind over ``space``; Hyperband spends at most ``epochs`` on a trial."""
-    if name not in TUNERS:
-        raise FerKerasError(f"unknown --tuner {name!r}; choose from {', '.join(TUNERS)}")
+def trial_problem(result) -> str:
+    """Why a finished training run cannot be scored ("" if it can): a NaN loss or no validation score."""
+    losses = result.history.get("loss", [])
+    for epoch, loss in enumerate(losses):
+        if not math.isfinite(loss):
+            return f"training loss became {loss} in epoch {epoch + 1}"
+    if result.best_val_f1 is None or not math.isfinite(result.best_val_f1):
+        return "no validation score"
+    return ""
+
+
+class MinEpochsHyperbandOracle(kt.oracles.HyperbandOracle):
+    """KerasTuner's Hyperband whose smallest budget is ``min_epochs`` rather than one epoch: a
+    one-epoch run of a from-scratch net on a cosine schedule with a warm-up epoch ranks nothing."""
+
+    def __init__(self, *args, min_epochs: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_epochs = min_epochs
+        self._current_bracket = self._get_num_brackets() - 1
+        self._brackets = []
+        self._start_new_bracket()
+
+
+def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, iterations: int) -> list[tuple[int, int]]:
+    """(trials, epochs each) of every round of every bracket KerasTuner's Hyperband will run."""
+    oracle = MinEpochsHyperbandOracle(
+        objective=kt.Objective(OBJECTIVE, "max"), max_epochs=max_epochs, factor=factor, min_epochs=min_epochs
+    )
+    rounds = []
+    for bracket in reversed(range(oracle._get_num_brackets())):
+        for round_num in range(bracket + 1):
+            rounds.append((oracle._get_size(bracket, round_num), oracle._get_epochs(bracket, round_num)))
+    return rounds * iterations
+
+
+def make_tuner(spec: SearchSpec, base: TrainConfig, space: dict, out: Path):
+    """A tuner of the spec's kind over ``space``; Hyperband spends at most ``spec.epochs`` on a trial."""
+    if spec.tuner not in TUNERS:
+        raise FerKerasError(f"unknown --tuner {spec.tuner!r}; choose from {', '.join(TUNERS)}")
     objective = kt.Objective(OBJECTIVE, direction="max")
-    if name == "random":
-        oracle = kt.oracles.RandomSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
-    elif name == "bayesian":
-        oracle = kt.oracles.BayesianOptimizationOracle(objective=objective, max_trials=max_trials, seed=seed)
+    common = dict(objective=objective, seed=spec.seed, max_consecutive_failed_trials=MAX_FAILED_IN_A_ROW)
+    if spec.tuner == "random":
+        oracle = kt.oracles.RandomSearchOracle(max_trials=spec.max_trials, **common)
+    elif spec.tuner == "bayesian":
+        oracle = kt.oracles.BayesianOptimizationOracle(max_trials=spec.max_trials, **common)
     else:
-        oracle = kt.oracles.HyperbandOracle(
-            objective=objective, max_epochs=epochs, factor=3, hyperband_iterations=1, seed=seed
+        oracle = MinEpochsHyperbandOracle(
+            max_epochs=spec.epochs,
+            factor=spec.factor,
+            hyperband_iterations=spec.iterations,
+            min_epochs=spec.min_epochs,
+            **common,
         )
     # overwrite=False: the same command continues a search
     return TrainingRunTuner(oracle, base, space, out, directory=str(out), project_name="search", overwrite=False)
+
+
+MAX_FAILED_IN_A_ROW = 3  # then the search stops: every trial failing says the setup, not the trials, is wrong
 
 
 # --------------------------------------------------------------------------- continuing a search
@@ -101,7 +166,7 @@ SEARCH_FILE = "search.json"  # what a search directory was made for
 
 def search_record(spec: SearchSpec, space: dict, data_hash: str) -> dict:
     """The settings a continued search must keep (``--max-trials`` may grow; workers may differ)."""
-    return {
+    record = {
         "model": spec.model,
         "data_hash": data_hash,
         "space": space,
@@ -110,6 +175,9 @@ def search_record(spec: SearchSpec, space: dict, data_hash: str) -> dict:
         "limit": spec.limit,
         "seed": spec.seed,
     }
+    if spec.tuner == "hyperband":
+        record.update(min_epochs=spec.min_epochs, factor=spec.factor, iterations=spec.iterations)
+    return record
 
 
 def check_same_search(out: Path, record: dict, write: bool = True) -> None:
@@ -137,24 +205,47 @@ def check_same_search(out: Path, record: dict, write: bool = True) -> None:
 # --------------------------------------------------------------------------- results
 
 
+def failure_reason(message: str | None) -> str:
+    """The one-line reason at the end of a failed trial's traceback."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    for prefix in ("keras_tuner.src.errors.FailedTrialError: ", "FailedTrialError: "):
+        if last.startswith(prefix):
+            return last[len(prefix) :]
+    return last
+
+
+HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+
+
 def trials_table(tuner) -> list[dict]:
-    """Every trial with its hyper-parameters, score, status and time, best first."""
+    """Every trial with its budget, hyper-parameters, score, status, time and (if failed) reason, best first."""
     rows = []
     for trial in tuner.oracle.trials.values():
         seconds = trial.metrics.get_last_value("seconds") if trial.metrics.exists("seconds") else None
-        rows.append(
-            {
-                "trial": trial.trial_id,
-                "status": str(trial.status),
-                "val_macro_f1": trial.score,
-                "seconds": round(seconds, 1) if seconds is not None and not math.isnan(seconds) else None,
-                **trial.hyperparameters.values,
-            }
-        )
-    return sorted(rows, key=lambda r: -(r["val_macro_f1"] if r["val_macro_f1"] is not None else -1))
+        values = trial.hyperparameters.values
+        row = {
+            "trial": trial.trial_id,
+            "status": str(trial.status),
+            "val_macro_f1": trial.score if trial.score is not None and math.isfinite(trial.score) else None,
+            "epochs": int(values.get("tuner/epochs", tuner.base.epochs)),
+            "seconds": round(seconds, 1) if seconds is not None and math.isfinite(seconds) else None,
+        }
+        if "tuner/bracket" in values:
+            row.update(
+                bracket=values["tuner/bracket"], round=values["tuner/round"], promoted_from=values.get("tuner/trial_id")
+            )
+        row.update({k: v for k, v in values.items() if k not in HYPERBAND_KEYS})
+        row["reason"] = failure_reason(trial.message) if str(trial.status) == "FAILED" else ""
+        rows.append(row)
+    return sorted(rows, key=lambda r: (-(r["val_macro_f1"] if r["val_macro_f1"] is not None else -1), -r["epochs"]))
 
 
 def write_results(tuner, out: Path) -> list[dict]:
+    """``trials.csv`` / ``trials.md``, ``best_hyperparameters.json`` (the best trial at the largest
+    budget any completed trial reached), ``hyperparameters.png`` and TensorBoard HParams logs."""
     import pandas as pd
 
     rows = trials_table(tuner)
@@ -163,8 +254,25 @@ def write_results(tuner, out: Path) -> list[dict]:
     (out / "trials.md").write_text(_markdown(table) + "\n")
     completed = [r for r in rows if r["val_macro_f1"] is not None]
     if completed:
-        best = {k: v for k, v in completed[0].items() if k not in ("trial", "status", "seconds")}
-        (out / "best_hyperparameters.json").write_text(json.dumps(best, indent=2) + "\n")
+        top = max(r["epochs"] for r in completed)
+        best = next(r for r in completed if r["epochs"] == top)
+        searched = list(tuner.space["hyperparameters"])
+        (out / "best_hyperparameters.json").write_text(
+            json.dumps(
+                {
+                    "trial": best["trial"],
+                    "val_macro_f1": best["val_macro_f1"],
+                    "epochs": best["epochs"],
+                    **{k: best[k] for k in searched},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        from fer_keras.reporting.search import plot_scores, write_hparams
+
+        plot_scores(completed, searched, tuner.space["hyperparameters"], out / "hyperparameters.png")
+        write_hparams(completed, searched, tuner.space["hyperparameters"], out / "hparams")
     return rows
 
 
@@ -231,9 +339,12 @@ class SearchSpec:
     model: str = "mobilenetv2"
     data: str = ""  # default: $FER_KERAS_DATA, else data/fer2013
     ferplus: str = ""  # FER+ votes: search an 8-class FER+ model
-    tuner: str = "bayesian"
-    max_trials: int = 8
-    epochs: int = 5  # per trial; Hyperband's largest budget
+    tuner: str = "hyperband"
+    max_trials: int = 0  # random, bayesian (default 8); hyperband's count follows from its budgets
+    epochs: int = 18  # per trial; hyperband: the largest budget
+    min_epochs: int = 2  # hyperband: the smallest budget
+    factor: int = 3  # hyperband: a third of each round's trials go on, at three times the epochs
+    iterations: int = 1  # hyperband: times the whole set of brackets runs
     limit: int = 0
     seed: int = 0
     train_best: bool = False
@@ -251,10 +362,39 @@ class SearchResult:
         return [r for r in self.rows if r["val_macro_f1"] is not None]
 
 
-def run_search(spec: SearchSpec) -> SearchResult:
-    """Run (or continue) a search; the chief writes the trials table and, if asked, retrains the best."""
+def check_spec(spec: SearchSpec) -> SearchSpec:
+    """Budget options that fit the tuner, as a spec with the tuner's defaults filled in."""
     if spec.tuner not in TUNERS:
         raise FerKerasError(f"unknown --tuner {spec.tuner!r}; choose from {', '.join(TUNERS)}")
+    if spec.epochs < 1:
+        raise FerKerasError("--epochs must be at least 1")
+    if spec.tuner == "hyperband":
+        if spec.max_trials:
+            raise FerKerasError(
+                "--max-trials is for the random and bayesian tuners; hyperband's trials follow from "
+                "--epochs, --min-epochs, --factor and --iterations"
+            )
+        if not 1 <= spec.min_epochs <= spec.epochs:
+            raise FerKerasError(f"--min-epochs must be between 1 and --epochs ({spec.epochs})")
+        if spec.factor < 2 or spec.iterations < 1:
+            raise FerKerasError("--factor must be at least 2 and --iterations at least 1")
+        return spec
+    return replace(spec, max_trials=spec.max_trials or 8)
+
+
+def describe_plan(spec: SearchSpec) -> str:
+    """What a search will run, in trials and epochs."""
+    if spec.tuner != "hyperband":
+        return f"{spec.tuner} search: {spec.max_trials} trials of {spec.epochs} epochs"
+    rounds = hyperband_plan(spec.epochs, spec.min_epochs, spec.factor, spec.iterations)
+    trials, epochs = sum(n for n, _ in rounds), sum(n * e for n, e in rounds)
+    steps = ", ".join(f"{n}x{e}" for n, e in rounds)
+    return f"hyperband search: {trials} trials, {epochs} epochs in all (trials x epochs: {steps})"
+
+
+def run_search(spec: SearchSpec) -> SearchResult:
+    """Run (or continue) a search; the chief writes the trials table and, if asked, retrains the best."""
+    spec = check_spec(spec)
     space = load_space(spec.space)
     if space.get("model", spec.model) != spec.model:
         raise FerKerasError(f"search space {spec.space} is for model {space['model']!r}, not {spec.model!r}")
@@ -270,19 +410,34 @@ def run_search(spec: SearchSpec) -> SearchResult:
         verbose=spec.verbose,
     )
     base.validate()
-    trial_config(base, space.get("fixed", {})).validate()
+    where = f"search space {spec.space}"
+    check_space(space, base, where)
+    check_model_options(space, spec.model, builder_options(spec.model), where)
     splits = runs.load_config_splits(asdict(base))  # fails here, before any folder is made, on bad data
     out.mkdir(parents=True, exist_ok=True)
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
     check_same_search(out, search_record(spec, space, splits.data_hash), write=not role.startswith("tuner"))
-    tuner = make_tuner(spec.tuner, base, space, out, spec.max_trials, spec.epochs, spec.seed)
-    tuner.search()
+    tuner = make_tuner(spec, base, space, out)
+    if not role.startswith("tuner"):
+        print(describe_plan(spec), flush=True)
+    try:
+        tuner.search()
+    except RuntimeError as err:
+        if "consecutive failures" not in str(err):
+            raise
+        write_results(tuner, out)
+        raise FerKerasError(
+            f"{MAX_FAILED_IN_A_ROW} trials in a row failed, the last with: {failure_reason(str(err))} "
+            f"(all reasons in {out / 'trials.md'}); the same command continues the search once fixed"
+        ) from None
     if role.startswith("tuner"):
         return SearchResult([])  # workers only run trials; the chief owns the results
     result = SearchResult(write_results(tuner, out))
     if spec.train_best and result.completed:
         best = json.loads((out / "best_hyperparameters.json").read_text())
-        settings = {**space.get("fixed", {}), **{k: v for k, v in best.items() if k != "val_macro_f1"}}
+        settings = {**space.get("fixed", {}), **{k: best[k] for k in space["hyperparameters"]}}
         config = trial_config(base.replace(out=str(out / "best_run"), export=True), settings)
-        result.retrained = train(config.replace(epochs=spec.best_epochs or spec.epochs))
+        best_run = RunDir(out / "best_run")
+        resume = best_run.is_run and bool(best_run.resume_state())  # an interrupted retraining continues
+        result.retrained = train(config.replace(epochs=spec.best_epochs or spec.epochs), resume=resume)
     return result

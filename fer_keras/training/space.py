@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.training.config import TUNABLE, TrainConfig
+from fer_keras.training.config import MODEL_OPTIONS, TUNABLE, TrainConfig
 
 if TYPE_CHECKING:
     import keras_tuner as kt
@@ -75,6 +75,62 @@ def _check_spec(path: Path, name: str, spec: dict) -> None:
             raise FerKerasError(f"{where}: log sampling needs min > 0")
     else:
         raise FerKerasError(f"{where}: 'type' must be choice, float or int")
+
+
+# options that act only when another option allows them: a space that lets one vary where it
+# cannot act would report a hyper-parameter its trials ignored
+REQUIRES = {
+    "momentum": ("optimizer", lambda v: v == "sgd", "optimizer sgd"),
+    "nesterov": ("optimizer", lambda v: v == "sgd", "optimizer sgd"),
+    "weight_decay": ("optimizer", lambda v: v in ("adamw", "sgd"), "optimizer adamw or sgd (adam has none)"),
+    "warmup_epochs": ("schedule", lambda v: v == "cosine", "schedule cosine"),
+    "unfreeze_blocks": ("head_epochs", bool, "head_epochs above 0"),
+    "finetune_lr_scale": ("head_epochs", bool, "head_epochs above 0"),
+    "teacher_tta": ("teacher", bool, "a teacher"),
+    "distill_alpha": ("teacher", bool, "a teacher"),
+    "distill_temperature": ("teacher", bool, "a teacher"),
+    "ferplus_agree": ("ferplus_alpha", bool, "ferplus_alpha above 0"),
+}
+
+
+def candidate_values(space: dict, name: str, base: TrainConfig) -> list:
+    """The values a space lets an option take: its fixed value, its choices, the ends of its range,
+    or the base config's value when the space leaves it alone."""
+    if name in space.get("fixed", {}):
+        return [space["fixed"][name]]
+    spec = space["hyperparameters"].get(name)
+    if spec is None:
+        return [getattr(base, name)]
+    return list(spec["values"]) if spec["type"] == "choice" else [spec["min"], spec["max"]]
+
+
+def check_space(space: dict, base: TrainConfig, where: str = "search space") -> None:
+    """Refuse, by name, a setting no trial could honour: a value the training options refuse
+    (with the search's own data and budget), or an option that needs another the space does not
+    guarantee. Every value of every searched option is tried with the fixed settings."""
+    fixed = space.get("fixed", {})
+    settings = {**fixed, **{name: candidate_values(space, name, base)[0] for name in space["hyperparameters"]}}
+    for name in [*fixed, *space["hyperparameters"]]:
+        for value in candidate_values(space, name, base):
+            try:
+                trial_config(base, {**settings, name: value}).validate()
+            except FerKerasError as err:
+                raise FerKerasError(f"{where}: {name}={value!r} cannot be trained: {err}") from None
+        if name in REQUIRES:
+            needed, allows, what = REQUIRES[name]
+            bad = [v for v in candidate_values(space, needed, base) if not allows(v)]
+            if bad:
+                raise FerKerasError(
+                    f"{where}: {name!r} acts only with {what}, but the space lets {needed} be {bad[0]!r}; "
+                    f"fix {needed} in 'fixed' or leave {name} out"
+                )
+
+
+def check_model_options(space: dict, model: str, accepted: set[str], where: str = "search space") -> None:
+    """Refuse model options the architecture's builder does not take (e.g. width for resnet18)."""
+    for name in [*space.get("fixed", {}), *space["hyperparameters"]]:
+        if name in MODEL_OPTIONS and name not in accepted:
+            raise FerKerasError(f"{where}: {name!r} is not an option of model {model!r}")
 
 
 def define(hp: kt.HyperParameters, space: dict) -> dict:
