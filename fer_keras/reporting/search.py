@@ -28,11 +28,21 @@ def plot_scores(rows: list[dict], names: list[str], specs: dict, path: Path) -> 
             ax.set_xlim(-0.5, len(ticks) - 0.5)
         else:
             xs = [r[name] for r in rows]
+            low, high = spec["min"], spec["max"]
             if spec.get("sampling") == "log":
                 ax.set_xscale("log")
+                ax.set_xlim(low / 1.25, high * 1.25)
+            else:
+                ax.set_xlim(low - 0.05 * (high - low), high + 0.05 * (high - low))
         for budget in budgets:
             picked = [(x, r[SCORE]) for x, r in zip(xs, rows) if r["epochs"] == budget]
-            ax.scatter(*zip(*picked), color=colours[budget], label=f"{budget} epochs", alpha=0.8, s=28)
+            ax.scatter(
+                *zip(*picked),
+                color=colours[budget],
+                label=f"{budget} epoch{'s' if budget != 1 else ''}",
+                alpha=0.8,
+                s=28,
+            )
         ax.set_xlabel(name)
         ax.set_ylabel("val macro-F1")
         ax.grid(alpha=0.3)
