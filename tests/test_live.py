@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -215,6 +216,25 @@ def test_blazeface_anchor_grid_matches_its_model():
     assert detector.input_hw == (256, 352) and len(detector.anchors) == 1232
     detector(np.zeros((640, 360, 3), np.uint8))
     assert detector.input_hw == (480, 256)
+
+
+def test_blazeface_on_onnx_runtime_finds_what_tflite_finds(tmp_path, monkeypatch):
+    """The ONNX Runtime path (converted once from the .tflite, cached by hash) gives TFLite's faces."""
+    from fer_keras.app.detect import BlazeFaceDetector
+
+    monkeypatch.setenv("FER_KERAS_CACHE", str(tmp_path))
+    sample = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[40:440, 120:520] = cv2.resize(cv2.imread(str(sample)), (400, 400))
+    lite, onnx = BlazeFaceDetector(runtime="tflite"), BlazeFaceDetector(runtime="onnx")
+    assert (lite.runtime, onnx.runtime) == ("tflite", "onnx")
+    assert BlazeFaceDetector().runtime == "onnx"  # "auto" takes ONNX Runtime when it is installed
+    for shape in ((480, 640), (360, 640)):  # the input follows each frame's aspect
+        a, b = lite(frame[: shape[0]]), onnx(frame[: shape[0]])
+        assert len(a) == len(b) == 1
+        assert np.allclose([a[0].x, a[0].y, a[0].w, a[0].h], [b[0].x, b[0].y, b[0].w, b[0].h], atol=1)
+        assert np.allclose(a[0].keypoints, b[0].keypoints, atol=0.5) and abs(a[0].score - b[0].score) < 1e-3
+    assert len(list(tmp_path.glob("face_detection_back-*.onnx"))) == 1  # converted once
 
 
 def test_blazeface_finds_the_pasted_faces_of_a_video(face_video, small_model_file, tmp_path, capsys):
