@@ -175,6 +175,7 @@ def test_hyperband_runs_brackets_end_to_end(small_fer, tmp_path, capsys):
     assert len(promoted) == 1 and promoted["epochs"].item() == 2
     parent = table[table["trial"] == int(promoted["promoted_from"].item())]
     assert parent["epochs"].item() == 1 and parent["optimizer"].item() == promoted["optimizer"].item()
+    assert promoted["bracket"].item() == parent["bracket"].item() == 1 and promoted["round"].item() == 1
     runs = {int(p.name): p for p in (out / "trials").iterdir()}
     for _, row in table.iterrows():  # each trial trained its own budget from scratch
         assert len(pd.read_csv(runs[row["trial"]] / "history.csv")) == row["epochs"]

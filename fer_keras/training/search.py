@@ -223,7 +223,15 @@ HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner
 def trials_table(tuner) -> list[dict]:
     """Every trial with its budget, hyper-parameters, score, status, time and (if failed) reason, best first."""
     rows = []
-    for trial in tuner.oracle.trials.values():
+    trials = tuner.oracle.trials
+
+    def bracket(values: dict) -> int:
+        # KerasTuner stamps a promoted trial with the bracket current when it was made, which may
+        # already be the next one; its bracket is its first round's
+        parent = values.get("tuner/trial_id")
+        return bracket(trials[parent].hyperparameters.values) if parent in trials else values["tuner/bracket"]
+
+    for trial in trials.values():
         seconds = trial.metrics.get_last_value("seconds") if trial.metrics.exists("seconds") else None
         values = trial.hyperparameters.values
         row = {
@@ -234,9 +242,7 @@ def trials_table(tuner) -> list[dict]:
             "seconds": round(seconds, 1) if seconds is not None and math.isfinite(seconds) else None,
         }
         if "tuner/bracket" in values:
-            row.update(
-                bracket=values["tuner/bracket"], round=values["tuner/round"], promoted_from=values.get("tuner/trial_id")
-            )
+            row.update(bracket=bracket(values), round=values["tuner/round"], promoted_from=values.get("tuner/trial_id"))
         row.update({k: v for k, v in values.items() if k not in HYPERBAND_KEYS})
         row["reason"] = failure_reason(trial.message) if str(trial.status) == "FAILED" else ""
         rows.append(row)
