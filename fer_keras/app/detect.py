@@ -211,7 +211,7 @@ class _OnnxNet:
     """BlazeFace on ONNX Runtime: about 1.5x faster than TFLite's XNNPACK on an AVX-512 CPU
     (15 against 22 ms for a 256x352 input on one thread), the same boxes to 3e-4 pixels."""
 
-    def __init__(self, tflite: Path, threads: int, input_size: int):
+    def __init__(self, tflite: Path, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -219,11 +219,9 @@ class _OnnxNet:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(blazeface_onnx(tflite)), options, providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
-        names = [o.name for o in self.session.get_outputs()]
-        probe = self.session.run(None, {self._input: np.zeros((1, input_size, input_size, 3), np.float32)})
-        order = sorted(range(len(names)), key=lambda i: probe[i].shape[-1])  # logits (.., 1), then boxes (.., 16)
-        self._names = [names[order[-1]], names[order[0]]]
-        self.input_size, self.anchors = input_size, int(probe[order[-1]].shape[1])
+        # (1, N, 16) box regressors and (1, N, 1) face logits: the last dimension stays fixed
+        outputs = sorted(self.session.get_outputs(), key=lambda o: o.shape[-1], reverse=True)
+        self._names = [o.name for o in outputs]
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes, scores = self.session.run(self._names, {self._input: x})
@@ -264,6 +262,7 @@ class BlazeFaceDetector:
         path = Path(model) if Path(model).exists() else blazeface_model_path(str(model))
         # Like OpenCV's Haar cascade, the detector uses every core by default (two halve its time
         # on a 2-core CPU); a server that runs one detector per core passes threads=1.
+        # the .tflite's input size and anchor count identify a BlazeFace model, whichever runtime runs it
         net = _TFLiteNet(path, threads or all_cores())
         self.size = net.input_size
         anchors = len(blazeface_anchors(self.size)) if self.size in BLAZEFACE_ANCHORS else -1
@@ -271,7 +270,7 @@ class BlazeFaceDetector:
             raise FerKerasError(f"{path} is not a BlazeFace model with {anchors} anchors")
         # ONNX Runtime when it is installed ("auto"): the same network, faster on x86 CPUs
         self.runtime = "onnx" if runtime == "onnx" or (runtime == "auto" and onnx_runtime_available()) else "tflite"
-        self.net = _OnnxNet(path, threads or all_cores(), self.size) if self.runtime == "onnx" else net
+        self.net = _OnnxNet(path, threads or all_cores()) if self.runtime == "onnx" else net
         self.stride = max(stride for stride, _ in BLAZEFACE_ANCHORS[self.size])
         self.short_side = short_side or self.size
         self.min_confidence, self.nms_iou, self.min_face = min_confidence, nms_iou, min_face

@@ -23,6 +23,11 @@ def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization
     ]
 
 
+def seed_states(model: keras.Model) -> list:
+    """Dropout's random-generator states (``.keras`` files do not keep them)."""
+    return [v for v in model.non_trainable_variables if "seed_generator_state" in v.path]
+
+
 class BatchNormCalibration:
     """``calibration(model)`` sets every trainable BatchNormalization layer's moving mean and
     variance to the mean of its batch statistics over ``images`` (float32 (N, 48, 48, 1), 0..255)
@@ -54,7 +59,7 @@ class BatchNormCalibration:
         momenta = [layer.momentum for layer in layers]
         # the training-mode pass draws dropout masks; put the generators back so that training after
         # a calibration draws the masks it would have drawn without one
-        generators = [(v, v.numpy()) for v in model.non_trainable_variables if "seed_generator_state" in v.path]
+        generators = [(v, v.numpy()) for v in seed_states(model)]
         for layer in layers:
             layer.momentum = 0.0  # read when the forward pass is traced: each call leaves this batch's statistics
         try:

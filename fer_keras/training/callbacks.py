@@ -20,18 +20,13 @@ import numpy as np
 
 from fer_keras import runs
 from fer_keras.runs import atomic_write
-from fer_keras.training.batchnorm import BatchNormCalibration
+from fer_keras.training.batchnorm import BatchNormCalibration, seed_states
 from fer_keras.training.config import MONITOR, TrainConfig
-
-
-def _seed_states(model: keras.Model) -> list:
-    """Dropout's random-generator states; ``.keras`` files do not keep them."""
-    return [v for v in model.non_trainable_variables if "seed_generator_state" in v.path]
 
 
 def restore_seed_states(model: keras.Model, values: list) -> None:
     """Put back the generator states saved in ``state.json`` so dropout masks continue as before."""
-    for variable, value in zip(_seed_states(model), values):
+    for variable, value in zip(seed_states(model), values):
         variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
@@ -199,7 +194,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         state = {
             "epoch": epoch + 1,
             "best_val_f1": best,
-            "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
+            "seed_states": [v.numpy().tolist() for v in seed_states(self.model)],
             "train_seconds": round(self.seconds_before + time.perf_counter() - self.started, 1),
             "counters": self._counters(),
         }

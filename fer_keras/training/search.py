@@ -134,10 +134,12 @@ def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, iterations: in
     return rounds * iterations
 
 
+MAX_FAILED_IN_A_ROW = 3  # then the search stops: every trial failing says the setup, not the trials, is wrong
+
+
 def make_tuner(spec: SearchSpec, base: TrainConfig, space: dict, out: Path):
-    """A tuner of the spec's kind over ``space``; Hyperband spends at most ``spec.epochs`` on a trial."""
-    if spec.tuner not in TUNERS:
-        raise FerKerasError(f"unknown --tuner {spec.tuner!r}; choose from {', '.join(TUNERS)}")
+    """A tuner of the spec's kind (checked by ``check_spec``) over ``space``; Hyperband spends at
+    most ``spec.epochs`` on a trial."""
     objective = kt.Objective(OBJECTIVE, direction="max")
     common = dict(objective=objective, seed=spec.seed, max_consecutive_failed_trials=MAX_FAILED_IN_A_ROW)
     if spec.tuner == "random":
@@ -154,9 +156,6 @@ def make_tuner(spec: SearchSpec, base: TrainConfig, space: dict, out: Path):
         )
     # overwrite=False: the same command continues a search
     return TrainingRunTuner(oracle, base, space, out, directory=str(out), project_name="search", overwrite=False)
-
-
-MAX_FAILED_IN_A_ROW = 3  # then the search stops: every trial failing says the setup, not the trials, is wrong
 
 
 # --------------------------------------------------------------------------- continuing a search
