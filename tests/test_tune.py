@@ -260,6 +260,15 @@ def test_a_space_option_no_trial_could_honour_is_refused_by_name(space, message,
     assert not (tmp_path / "o" / "trials.csv").exists()
 
 
+def test_a_search_continued_with_other_budgets_is_refused_by_flag_name(tmp_path):
+    from fer_keras.training.search import check_same_search
+
+    record = {"tuner": "hyperband", "epochs": 18, "min_epochs": 2, "factor": 3}
+    check_same_search(tmp_path, record)
+    with pytest.raises(Exception, match=r"--epochs \(was 18, now 27\), --min-epochs \(was 2, now 6\)"):
+        check_same_search(tmp_path, {**record, "epochs": 27, "min_epochs": 6})
+
+
 @pytest.mark.parametrize(
     "flags,message",
     [

@@ -190,7 +190,7 @@ def check_same_search(out: Path, record: dict, write: bool = True) -> None:
     saved = json.loads(path.read_text())
     names = {"data_hash": "--data (other images)", "space": "--space (other contents)"}
     changed = [
-        names.get(key, f"--{key} (was {saved.get(key)!r}, now {value!r})")
+        names.get(key, f"--{key.replace('_', '-')} (was {saved.get(key)!r}, now {value!r})")
         for key, value in record.items()
         if saved.get(key) != value
     ]
