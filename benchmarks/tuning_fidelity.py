@@ -128,6 +128,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from models import matmul_peak_gflops
 
+    from fer_keras.reporting.model_card import machine_description
+
     space = load_space(args.space)
     base = TrainConfig(
         model=space.get("model", "mobilenetv2"),
@@ -160,7 +162,7 @@ def main() -> None:
                 base, {**fixed, **config}, budget, out / f"c{i}-e{budget}"
             )
             results["machine"] = (
-                f"{args.configs} configs; matmul peak {matmul_peak_gflops():.0f} GFLOP/s measured at the last run's end"
+                f"{machine_description()}; matmul peak {matmul_peak_gflops():.0f} GFLOP/s measured at the last run's end"
             )
             scores = {
                 b: [c["scores"][str(b)]["val_macro_f1"] for c in results["configs"]]
