@@ -344,6 +344,21 @@ def test_resume_drops_history_rows_of_an_unfinished_epoch(tmp_path):
     drop_unfinished_history(history, 2)
     assert history.read_bytes() == b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7,0.3\r\n"
     drop_unfinished_history(tmp_path / "none.csv", 0)  # a run that never logged: nothing to do
+    for stopped_early in (b"", b"epoch,loss,val_f1\r\n", b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n1,1.7"):
+        history.write_bytes(stopped_early)  # stopped in the first epoch, or while a row was written
+        drop_unfinished_history(history, 1)
+        assert history.read_bytes() == (b"epoch,loss,val_f1\r\n0,1.9,0.2\r\n" if b"0,1.9" in stopped_early else b"")
+
+
+@pytest.mark.slow
+def test_a_run_stopped_before_its_first_epoch_ended_resumes(small_fer, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(small_fer, tmp_path / "run"), extra_callbacks=[InterruptAt(epoch=0, batch=2)])
+    assert not (tmp_path / "run" / "state.json").exists()  # no epoch finished
+    resumed = train(_config(small_fer, tmp_path / "run"), resume=True)
+    assert resumed.history["epoch"] == [0, 1]
+    header, *rows = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert header.startswith("epoch,") and [row.split(",")[0] for row in rows] == ["0", "1"]
 
 
 def _drive_patience(run_dir, epochs, val_f1, counters=None):

@@ -239,10 +239,18 @@ def make_callbacks(
 
 def drop_unfinished_history(path: Path, epochs_done: int) -> None:
     """Keep only the ``history.csv`` rows of finished epochs (an interrupt after the CSV row was
-    written but before ``state.json`` repeats that epoch, which would otherwise log it twice)."""
+    written but before ``state.json`` repeats that epoch, which would otherwise log it twice).
+    A run stopped before its first epoch ended leaves an empty file, or a header alone: the
+    header is rewritten by the logger then, so nothing but finished rows is kept."""
     if not path.exists():
         return
     lines = path.read_bytes().decode().splitlines(keepends=True)  # bytes: keeps CSVLogger's \r\n line ends
-    kept = [lines[0], *(line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs_done)]
+
+    def finished(line: str) -> bool:
+        epoch = line.split(",", 1)[0]
+        return epoch.isdigit() and int(epoch) < epochs_done and line.endswith("\n")
+
+    rows = [line for line in lines[1:] if finished(line)]
+    kept = [lines[0], *rows] if rows else []
     if len(kept) != len(lines):
         atomic_write(path, "".join(kept))
