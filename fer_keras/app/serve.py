@@ -213,6 +213,28 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class Admission:
+    """ASGI middleware: API requests beyond ``limit`` at once are refused at the door with 503, so
+    memory stays bounded. (Plain ASGI: Starlette's ``BaseHTTPMiddleware`` would add a task group
+    and a memory stream to every request.)"""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit, self.in_flight = app, limit, 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            await JSONResponse({"error": "the server is busy; retry shortly"}, status_code=503)(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor | None = None) -> FastAPI:
     """The service with its model loaded once (``predictor``, else ``options.model``)."""
     options = options or ServeOptions()
@@ -221,7 +243,6 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
     locator = FaceLocator(options, predictor)
     batcher = MicroBatcher(predictor, options.max_batch, options.max_wait_ms / 1000)
     limit = int(options.max_upload_mb * 1024 * 1024)
-    state = {"in_flight": 0}
 
     from fer_keras import __version__
 
@@ -255,18 +276,7 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
     async def _unexpected(request: Request, err: Exception):
         return JSONResponse({"error": f"internal error: {first_line(err)}"}, status_code=500)
 
-    @app.middleware("http")
-    async def _admission(request: Request, call_next):
-        """Requests beyond ``max_queue`` at once are refused at the door: memory stays bounded."""
-        if not request.url.path.startswith("/v1/"):
-            return await call_next(request)
-        if state["in_flight"] >= options.max_queue:
-            return JSONResponse({"error": "the server is busy; retry shortly"}, status_code=503)
-        state["in_flight"] += 1
-        try:
-            return await call_next(request)
-        finally:
-            state["in_flight"] -= 1
+    app.add_middleware(Admission, limit=options.max_queue)
 
     @app.get("/healthz")
     def healthz() -> dict:
