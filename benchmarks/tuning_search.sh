@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The committed MobileNetV2 search (tuning/results/): first the rank-fidelity study that justifies
-# its budgets (6 configurations spanning tuning/mobilenetv2.json at 2, 6 and 18 epochs), then
-# KerasTuner's Hyperband over the same space on all of FER2013 (30 trials of 2 to 18 epochs), the
+# its budgets (6 configurations spanning tuning/mobilenetv2.json at 2, 6 and 27 epochs), then
+# KerasTuner's Hyperband over the same space on all of FER2013 (30 trials of 3, 9 and 27 epochs), the
 # best configuration retrained for the shipped recipe's 70 epochs and compared with the shipped
 # model on validation. Every step resumes: run the same command again after an interruption.
 #   bash benchmarks/tuning_search.sh [DATA] [OUT]
@@ -10,9 +10,9 @@ DATA="${1:-${FER_KERAS_DATA:-data/fer2013}}"
 OUT="${2:-runs/tune-mnv2}"
 RESULTS=tuning/results/mobilenetv2-hyperband
 python benchmarks/tuning_fidelity.py --data "$DATA" --space tuning/mobilenetv2.json --configs 6 \
-    --budgets 2 6 18 --out runs/fidelity --results tuning/results/fidelity
+    --budgets 2 6 27 --out runs/fidelity --results tuning/results/fidelity
 python -m fer_keras.tune --data "$DATA" --space tuning/mobilenetv2.json --out "$OUT" \
-    --epochs 18 --min-epochs 2 --factor 3 --train-best --best-epochs 70
+    --epochs 27 --min-epochs 3 --factor 3 --train-best --best-epochs 70
 mkdir -p "$RESULTS"
 cp "$OUT"/{trials.csv,trials.md,best_hyperparameters.json,hyperparameters.png,search.json} "$RESULTS"/
 rm -rf "$RESULTS/hparams" && cp -r "$OUT/hparams" "$RESULTS/hparams"

@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="search strategy (default hyperband: many short trials, the best trained longer)",
     )
     p.add_argument("--max-trials", type=int, default=0, help="trials to run (random, bayesian; default 8)")
-    p.add_argument("--epochs", type=int, default=18, help="epochs per trial (hyperband: the largest budget)")
-    p.add_argument("--min-epochs", type=int, default=2, help="hyperband: the smallest budget")
+    p.add_argument("--epochs", type=int, default=27, help="epochs per trial (hyperband: the largest budget)")
+    p.add_argument("--min-epochs", type=int, default=3, help="hyperband: the smallest budget")
     p.add_argument("--factor", type=int, default=3, help="hyperband: 1/FACTOR of a round goes on at FACTOR x epochs")
     p.add_argument("--iterations", type=int, default=1, help="hyperband: times its set of brackets runs")
     p.add_argument(

@@ -346,8 +346,8 @@ class SearchSpec:
     ferplus: str = ""  # FER+ votes: search an 8-class FER+ model
     tuner: str = "hyperband"
     max_trials: int = 0  # random, bayesian (default 8); hyperband's count follows from its budgets
-    epochs: int = 18  # per trial; hyperband: the largest budget
-    min_epochs: int = 2  # hyperband: the smallest budget
+    epochs: int = 27  # per trial; hyperband: the largest budget
+    min_epochs: int = 3  # hyperband: the smallest budget
     factor: int = 3  # hyperband: a third of each round's trials go on, at three times the epochs
     iterations: int = 1  # hyperband: times the whole set of brackets runs
     limit: int = 0
