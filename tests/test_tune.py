@@ -292,3 +292,20 @@ def test_resnet18_and_vgg16_spaces_are_accepted():
         space = load_space(SPACE.with_name(f"{name}.json"))
         check_space(space, TrainConfig(model=name))
         check_model_options(space, name, builder_options(name))
+
+
+def test_the_command_the_api_and_searchspec_agree_on_every_default():
+    """The CLI and ``fer_keras.tune_model`` state their defaults themselves (neither may import
+    KerasTuner before it is needed); they must be SearchSpec's."""
+    import dataclasses
+    import inspect
+
+    import fer_keras
+    from fer_keras.tune import build_parser
+
+    spec = {f.name: f.default for f in dataclasses.fields(search.SearchSpec) if f.default is not dataclasses.MISSING}
+    cli = vars(build_parser().parse_args(["--space", "s.json", "--out", "o"]))
+    api = {k: p.default for k, p in inspect.signature(fer_keras.tune_model).parameters.items()}
+    for name in ("tuner", "max_trials", "epochs", "min_epochs", "factor", "iterations", "limit", "seed", "best_epochs"):
+        assert cli[name] == spec[name] and api[name] == spec[name], name
+    assert search.describe_plan(search.SearchSpec(space="s", out="o")).startswith("hyperband search: 30 trials")
