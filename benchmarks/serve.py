@@ -71,10 +71,11 @@ def rss_mb(pid: int) -> float:
 class Server:
     """``python -m fer_keras.serve`` in a subprocess, ready once /healthz answers."""
 
-    def __init__(self, max_batch: int):
+    def __init__(self, max_batch: int, model: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "fer_keras.serve", "--port", str(self.port), "--max-batch", str(max_batch)]
+        command += ["--model", model] if model else []
         self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
         deadline = time.time() + 120
         while time.time() < deadline:

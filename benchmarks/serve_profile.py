@@ -57,8 +57,9 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def detection_scaling(frame: np.ndarray, repeats: int = 60) -> list[tuple[int, float]]:
-    """(threads, ms of CPU per detection) with 1 and with os.cpu_count() detectors running at once."""
+def detection_scaling(frame: np.ndarray, repeats: int = 60, rounds: int = 2) -> list[tuple[int, float]]:
+    """(detectors at once, ms of CPU per detection): one alone, then one per core, alternating for
+    ``rounds`` rounds (this machine's speed drifts within minutes)."""
     from fer_keras.app.detect import make_detector
 
     cores = os.cpu_count() or 1
@@ -66,7 +67,7 @@ def detection_scaling(frame: np.ndarray, repeats: int = 60) -> list[tuple[int, f
     for detector in detectors:
         detector(frame)
     rows = []
-    for count in sorted({1, cores}):
+    for count in sorted({1, cores}) * rounds:
         spent: list[float] = []
 
         def work(detector, spent: list[float]) -> None:
@@ -90,6 +91,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--endpoint", choices=("/v1/analyze", "/v1/classify"), default="/v1/analyze")
     parser.add_argument("--data", default=None, help="FER2013, for real test crops in /v1/classify")
+    parser.add_argument("--model", default=None, help="the server's --model (default: the shipped SavedModel)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     print(f"float32 matmul peak: {matmul_peak_gflops():.0f} GFLOP/s; {os.cpu_count()} cores", flush=True)
@@ -98,7 +100,7 @@ def main() -> int:
         body, kind = image, "image/jpeg"
     else:
         body, kind = load_test.crops_array(args.data).tobytes(), "application/octet-stream"
-    server = load_test.Server(32)
+    server = load_test.Server(32, args.model)
     try:
         asyncio.run(load_test.load(server.url, args.endpoint, body, kind, 2, 2.0))  # warm-up
         before, client_before = thread_cpu(server.process.pid), own_cpu()
@@ -121,7 +123,8 @@ def main() -> int:
     print(f"| load generator (httpx, same cores) | {client:.1f} |\n| all | {total + client:.1f} |")
 
     frame = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
-    print("\n| BlazeFace detectors running at once (one thread each) | CPU ms a detection |\n|---|---|")
+    print("\n| BlazeFace detectors running at once (one thread each, alternating rounds) | CPU ms a detection |")
+    print("|---|---|")
     for count, ms in detection_scaling(frame):
         print(f"| {count} | {ms:.1f} |")
     print(f"\nfloat32 matmul peak at the end: {matmul_peak_gflops():.0f} GFLOP/s")
