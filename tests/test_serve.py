@@ -64,7 +64,9 @@ def test_classify_takes_crops_as_json(client, small_fer):
 
 def test_healthz_and_docs(client):
     health = client.get("/healthz").json()
-    assert health["classes"] == list(EMOTIONS) and health["version"] and health["model_format"] == "savedmodel"
+    assert (
+        health["classes"] == list(EMOTIONS) and health["version"] and health["model_format"] == "tflite"
+    )  # the shipped model as TFLite, as in the API
     assert client.get("/docs").status_code == 200
     assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")

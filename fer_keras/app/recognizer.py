@@ -32,8 +32,7 @@ from fer_keras.inference.predictor import (
     all_cores,
     limit_tf_threads,
     load_predictor,
-    shipped_by_name,
-    shipped_model,
+    runtime_model,
 )
 
 STAGES = ("detect", "preprocess", "infer", "draw")
@@ -181,12 +180,8 @@ class EmotionRecognizer:
         # TFLite and ONNX runtimes gain from every core (shipped .tflite, 4 crops: 1.8 ms on two
         # threads, 3.0 ms on one).
         limit_tf_threads(threads or 1, 1)
-        # A path is loaded; None is the shipped model as TFLite (the same float32 weights as its
-        # SavedModel, 1.5-4x faster on a few crops); a predictor object, e.g. a shared one, is used as is.
-        if model is None:
-            model = shipped_model(".tflite")
-        elif isinstance(model, str):
-            model = shipped_by_name(model, ".tflite") or model  # a shipped model by name: TFLite too
+        # A path is loaded (the shipped model as TFLite); a predictor object, e.g. a shared one, is used as is.
+        model = runtime_model(model)
         self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
         # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
         self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))
