@@ -1,14 +1,15 @@
 """Live-app benchmark on labelled 640x480 videos built several ways from FER2013 crops.
 
     python benchmarks/live_video.py --data ../shared/data/fer2013 \\
-        [--scene plain,small,...|all] [--detector dnn,dnn:160,haar] [--model PATH,PATH] [--frames 900]
+        [--scene plain,small,...|all] [--detector dnn,dnn:160,haar] [--model PATH,PATH] [--frames 3600]
 
 Each scene (``fer_keras.app.synthetic.SCENES``: face size, border, blur, JPEG, lighting, rotation,
 two sizes) is its own video of **test** crops, run headless through the live app's pipeline
 (``EmotionRecognizer`` + ``run_video``, default settings unless a flag says otherwise). Per video
 and pipeline it prints FPS, per-stage ms, face recall (IoU > 0.3), accuracy on the found faces,
 the same model's accuracy on every face cut out with its exact framing (what framing costs is the
-gap), and end-to-end accuracy (a missed face counts as wrong). Each video also times a plain Haar
+gap), and end-to-end accuracy (a missed face counts as wrong) with its 95 % interval over the
+video's distinct faces (``--frames / --hold`` stays of one or two faces). Each video also times a plain Haar
 cascade (the ``haar`` detector's settings), detection only, decoding included as in the app.
 One JSON line per row, then markdown tables; ``--json FILE`` keeps the rows.
 """
@@ -36,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import matmul_peak_gflops  # noqa: E402
 
 COLUMNS = ["scene", "detector", "model", "fps", "haar_only_fps", "detect", "preprocess", "infer"]
-COLUMNS += ["recall", "accuracy_detected", "accuracy_exact", "accuracy_end_to_end"]
+COLUMNS += ["recall", "accuracy_detected", "accuracy_exact", "accuracy_end_to_end", "end_to_end_ci", "distinct_faces"]
+AVERAGED = ["fps", "haar_only_fps", "detect", "preprocess", "infer"]
+AVERAGED += ["recall", "accuracy_detected", "accuracy_exact", "accuracy_end_to_end"]
 
 
 def haar_only_fps(video: Path) -> float:
@@ -84,7 +87,9 @@ def main() -> None:
     )
     p.add_argument("--margin", type=float, default=None, help="box margin per side instead of the detector's framing")
     p.add_argument("--detect-every", default="2", help="comma-separated N (the app's default: 2)")
-    p.add_argument("--frames", type=int, default=900)
+    p.add_argument(
+        "--frames", type=int, default=3600, help="frames per video (3,600: 720 distinct faces in two-face scenes)"
+    )
     p.add_argument("--hold", type=int, default=10, help="frames each set of faces stays (then new crops appear)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="threads per model call, as fer_keras.live --threads")
@@ -114,10 +119,11 @@ def main() -> None:
     print(f"\nfloat32 matmul peak after the run: {matmul_peak_gflops():.0f} GFLOP/s")
     print("\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
     for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+        cells = {**row, "end_to_end_ci": "{:.3f}-{:.3f}".format(*row["end_to_end_ci"])}
+        print("| " + " | ".join(str(cells[c]) for c in COLUMNS) + " |")
     for detector_name in args.detector.split(","):
         mine = [r for r in rows if r["detector"] == detector_name]
-        mean = {k: round(float(np.mean([r[k] for r in mine])), 4) for k in COLUMNS[3:] if k not in ("model",)}
+        mean = {k: round(float(np.mean([r[k] for r in mine])), 4) for k in AVERAGED}
         print(f"\nmean over {len(mine)} videos, {detector_name}: {json.dumps(mean)}")
 
 

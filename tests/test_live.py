@@ -169,6 +169,55 @@ def test_tracker_keeps_ids_and_smooths_flicker():
     assert raw == [3, 3, 3, 4, 3, 3, 3, 4]
 
 
+def test_a_new_face_in_the_place_of_another_starts_a_new_track(small_fer, small_model_file):
+    faces = load_faces(small_fer / "test")
+    first, second = faces.images[0].astype(np.float32), faces.images[1].astype(np.float32)
+    box, happy, sad = FaceBox(100, 100, 80, 80), np.eye(7)[3], np.eye(7)[4]
+    tracker = FaceTracker(smoothing=0.7)
+    noise = np.random.default_rng(0).normal(0, 8, first.shape)
+    # the same face, a little noisier and brighter, continues its track and is smoothed
+    ids = [tracker.update([box], happy[None], crops[None])[0].face_id for crops in (first, first * 1.1 + noise)]
+    assert ids == [0, 0]
+    # another face at the very same box: a new track, with its own probabilities only
+    (track,) = tracker.update([box], sad[None], second[None])
+    assert track.face_id == 1 and np.allclose(track.probs, sad)
+    # without crops the tracker cannot tell them apart and smooths across (the old behaviour)
+    blind = FaceTracker(smoothing=0.7)
+    blind.update([box], happy[None])
+    assert blind.update([box], sad[None])[0].face_id == 0
+
+    # through the recognizer: a face replaced by another where it stood gets a new id
+    from fer_keras.app.recognizer import EmotionRecognizer
+
+    recognizer = EmotionRecognizer(small_model_file, lambda frame: [FaceBox(40, 40, 96, 96)], detect_every=1)
+    frames = []
+    for crop in (faces.images[0], faces.images[0], faces.images[1]):
+        frame = np.full((180, 180), 128, np.uint8)
+        frame[40:136, 40:136] = cv2.resize(crop, (96, 96))
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    assert [recognizer.process(f)[0].face_id for f in frames] == [0, 0, 1]
+
+
+def test_video_score_interval_counts_faces_not_frames(tmp_path):
+    # two faces, each held for 10 frames: one always right, one always wrong
+    truth = pd.DataFrame(
+        [[f, 0, 10, 10, 50, 50, "happy", 0, 0, 50, 0, f // 10] for f in range(20)],
+        columns=["frame", "face", "x", "y", "w", "h", "label", "cx", "cy", "side", "angle", "appearance"],
+    )
+    found = truth[["frame", "x", "y", "w", "h"]].assign(label=np.where(truth.frame < 10, "happy", "sad"))
+    truth.to_csv(tmp_path / "truth.csv", index=False)
+    found.to_csv(tmp_path / "app.csv", index=False)
+    scores = score_run(tmp_path / "truth.csv", tmp_path / "app.csv")
+    assert scores["faces"] == 20 and scores["distinct_faces"] == 2 and scores["accuracy_end_to_end"] == 0.5
+    assert scores["end_to_end_ci"] == (0.0, 1.0)  # two faces decide nothing
+    truth.drop(columns="appearance").to_csv(tmp_path / "old.csv", index=False)
+    per_frame = score_run(tmp_path / "old.csv", tmp_path / "app.csv")
+    assert (
+        per_frame["distinct_faces"] == 20
+        and 0.2 < per_frame["end_to_end_ci"][0] < 0.5 < per_frame["end_to_end_ci"][1] < 0.8
+    )
+
+
 def test_face_crop_at_the_frame_edge_is_square():
     gray = np.arange(100 * 120, dtype=np.uint32).reshape(100, 120).astype(np.uint8)
     crop = face_crop(gray, FaceBox(-10, 80, 40, 40), margin=0.2)

@@ -276,7 +276,8 @@ class EmotionRecognizer:
         t3 = time.perf_counter()
         ids = None
         if track:
-            tracked = self.tracker.update(boxes, probs)
+            # each face's first view (its first framing) is its look, to tell a new face from the last
+            tracked = self.tracker.update(boxes, probs, crops[:: self.views])
             ids, probs = [t.face_id for t in tracked], [t.probs for t in tracked]
         timer = self.timer.seconds
         timer["detect"] += t1 - t0
