@@ -41,7 +41,7 @@ class FaceTracker:
     the place of another starts a new track instead of inheriting the last one's emotion.
     Measured on labelled videos of validation faces (docs/experiments/live-video.md), the same
     face's crops two frames apart correlate at 0.78-0.94 or more (5th percentile per video), and
-    a new face whose box overlaps the last one's at 0.36-0.55 or less (95th percentile).
+    a new face whose box overlaps the last one's at 0.30-0.55 or less (95th percentile).
     """
 
     def __init__(self, smoothing: float = 0.6, min_iou: float = 0.3, max_missed: int = 10, min_similarity: float = 0.5):
