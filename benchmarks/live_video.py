@@ -119,7 +119,7 @@ def main() -> None:
     print(f"\nfloat32 matmul peak after the run: {matmul_peak_gflops():.0f} GFLOP/s")
     print("\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
     for row in rows:
-        cells = {**row, "end_to_end_ci": "{:.3f}-{:.3f}".format(*row["end_to_end_ci"])}
+        cells = {**row, "end_to_end_ci": f"{row['end_to_end_low']:.3f}-{row['end_to_end_high']:.3f}"}
         print("| " + " | ".join(str(cells[c]) for c in COLUMNS) + " |")
     for detector_name in args.detector.split(","):
         mine = [r for r in rows if r["detector"] == detector_name]

@@ -115,8 +115,7 @@ def test_test_video_run_and_score(small_fer, small_model_file, tmp_path):
     assert score["faces"] == 32 and score["recall"] > 0.8  # two faces a frame, BlazeFace finds them
     assert 0 <= score["accuracy_end_to_end"] <= score["accuracy_detected"] <= 1
     assert score["distinct_faces"] == 4  # two faces held for 15 frames, then two new ones
-    low, high = score["end_to_end_ci"]
-    assert low <= score["accuracy_end_to_end"] <= high
+    assert score["end_to_end_low"] <= score["accuracy_end_to_end"] <= score["end_to_end_high"]
     with pytest.raises(FerKerasError, match="no such file"):
         fer_keras.score_video(truth, tmp_path / "missing.csv")
     with pytest.raises(FerKerasError, match="unknown scene 'fog'"):

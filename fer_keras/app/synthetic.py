@@ -254,7 +254,7 @@ def score_run(
 ) -> dict:
     """Face recall and end-to-end accuracy of the app's CSV against the ground truth.
 
-    ``end_to_end_ci`` is a 95 % interval for the end-to-end accuracy by a bootstrap over the
+    ``end_to_end_low`` and ``end_to_end_high`` bound a 95 % interval for the end-to-end accuracy by a bootstrap over the
     video's distinct faces (truth column ``appearance``; without it each row counts as its own face):
     a video of a few hundred faces moves by several points with the sample, which a per-frame
     count would hide."""
@@ -290,7 +290,8 @@ def score_run(
         "distinct_faces": int(len(seen)),
         "recall": hits / n if n else 0.0,
         "accuracy_end_to_end": int(correct.sum()) / n if n else 0.0,  # a missed face counts as wrong
-        "end_to_end_ci": (round(float(lo), 4), round(float(hi), 4)),
+        "end_to_end_low": round(float(lo), 4),
+        "end_to_end_high": round(float(hi), 4),
         "accuracy_detected": int(correct.sum()) / hits if hits else 0.0,
         "false_positives": int(len(found) - hits),
     }
