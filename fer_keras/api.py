@@ -251,7 +251,7 @@ def run_video(
     )
 
 
-def score_video(truth: str | Path, csv: str | Path, min_iou: float = 0.3) -> dict[str, Any]:
+def score_video(truth: str | Path, csv: str | Path, min_iou: float = 0.3) -> dict[str, float]:
     """A live run's CSV against a test video's truth: face recall (IoU > ``min_iou``), accuracy on
     found faces, end-to-end accuracy (a missed face counts as wrong) with its 95 % interval over
     the video's distinct faces, false positives."""
