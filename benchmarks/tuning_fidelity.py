@@ -4,7 +4,9 @@ Draws N configurations that span a search space (a Latin hypercube: each searche
 cut into N strata, one configuration per stratum, choices dealt out evenly), trains each at every
 budget (epochs) with the same code path as a search trial, and reports each configuration's best
 validation macro-F1 per budget and the Spearman rank correlation between every pair of budgets.
-Never reads the test split for any choice; every run resumes (rerun the same command).
+Never reads the test split for any choice; every run resumes (rerun the same command), and a
+cell already in the results JSON is kept, so a fresh checkout continues the study where the
+committed table stops instead of retraining it.
 
     python benchmarks/tuning_fidelity.py --data ../shared/data/fer2013 --space tuning/mobilenetv2.json \\
         --configs 6 --budgets 2 6 18 --out runs/fidelity --results tuning/results/fidelity
@@ -65,6 +67,34 @@ def run_budget(base: TrainConfig, settings: dict, epochs: int, out: Path) -> dic
     return {"val_macro_f1": state["best_val_f1"], "seconds": state["train_seconds"]}
 
 
+def kept_scores(previous: dict, results: dict) -> int:
+    """Copy into `results` every score of `previous` (an earlier results JSON) that was measured on
+    the same configuration, data and seed; returns how many cells were kept."""
+    same_study = all(previous.get(k) == results[k] for k in ("space", "seed", "data", "searched"))
+    if not same_study or len(previous.get("configs", [])) != len(results["configs"]):
+        return 0
+    kept = 0
+    for old, new in zip(previous["configs"], results["configs"]):
+        if old["settings"] != new["settings"]:
+            continue
+        for budget, score in old["scores"].items():
+            if int(budget) in results["budgets"]:
+                new["scores"][budget] = score
+                kept += 1
+    return kept
+
+
+def run_order(results: dict, budget: int) -> list[int]:
+    """Configurations at `budget`, cheapest first by their time at the next shorter budget, so an
+    interrupted study holds as many finished cells as its time allowed."""
+    shorter = [b for b in results["budgets"] if b < budget]
+    configs = results["configs"]
+    if not shorter:
+        return list(range(len(configs)))
+    below = str(shorter[-1])
+    return sorted(range(len(configs)), key=lambda i: configs[i]["scores"].get(below, {}).get("seconds", math.inf))
+
+
 def correlations(scores: dict[int, list[float]]) -> list[dict]:
     rows = []
     for low, high in itertools.combinations(sorted(scores), 2):
@@ -83,7 +113,7 @@ def write_report(results: dict, path: Path) -> None:
         f"{len(results['configs'])} configurations spanning `{results['space']}` (Latin hypercube, seed "
         f"{results['seed']}), each trained at {', '.join(map(str, budgets))} epochs on {results['data']}; "
         "best validation macro-F1 of each run. CPU: "
-        f"{results['machine']}.",
+        f"{'; '.join(_machines(results))}.",
         "",
         "| config | " + " | ".join(results["searched"]) + " | " + " | ".join(f"{b} ep" for b in budgets) + " |",
         "|" + "---|" * (1 + len(results["searched"]) + len(budgets)),
@@ -105,6 +135,12 @@ def write_report(results: dict, path: Path) -> None:
         + ", ".join(f"{b} epochs {m:.0f}" for b, m in minutes.items()),
     ]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def _machines(results: dict) -> list[str]:
+    """The CPUs the runs ran on (runs from before per-run records count under the study's)."""
+    runs = [score for config in results["configs"] for score in config["scores"].values()]
+    return sorted({score.get("machine", results.get("machine", "")) for score in runs} - {""})
 
 
 def _cell(value) -> str:
@@ -155,15 +191,22 @@ def main() -> None:
     }
     out, report = Path(args.out), Path(args.results)
     report.parent.mkdir(parents=True, exist_ok=True)
+    if report.with_suffix(".json").exists():
+        previous = json.loads(report.with_suffix(".json").read_text())
+        print(f"kept {kept_scores(previous, results)} finished runs from {report.with_suffix('.json')}", flush=True)
+        results["date"], results["machine"] = previous.get("date", results["date"]), previous.get("machine", "")
     for budget in sorted(args.budgets):  # every configuration at the short budget first: partial results rank
-        for i, config in enumerate(configs):
+        for i in run_order(results, budget):
+            if str(budget) in results["configs"][i]["scores"]:
+                continue
+            config = configs[i]
             print(f"config {i} at {budget} epochs: {config}", flush=True)
-            results["configs"][i]["scores"][str(budget)] = run_budget(
-                base, {**fixed, **config}, budget, out / f"c{i}-e{budget}"
-            )
-            results["machine"] = (
-                f"{machine_description()}; matmul peak {matmul_peak_gflops():.0f} GFLOP/s measured at the last run's end"
-            )
+            score = run_budget(base, {**fixed, **config}, budget, out / f"c{i}-e{budget}")
+            # studies span sessions on different CPUs: each run records the machine it ran on
+            score["machine"] = f"{machine_description()}; matmul peak {matmul_peak_gflops():.0f} GFLOP/s at its end"
+            results["configs"][i]["scores"][str(budget)] = score
+            results["machine"] = score["machine"]
+            results["date"] = time.strftime("%Y-%m-%d")
             scores = {
                 b: [c["scores"][str(b)]["val_macro_f1"] for c in results["configs"]]
                 for b in results["budgets"]
