@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--detect-every",
         type=int,
         default=2,
-        help="run the detector every N frames of a video; in between, tracked faces are re-classified in place",
+        help="run the detector every N frames of a video; in between, tracked faces are re-classified in place "
+        "(a face that no longer looks like itself there triggers a detection)",
     )
     p.add_argument("--no-flip", action="store_true", help="do not also classify each face's mirror image")
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in each face's running average")

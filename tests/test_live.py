@@ -198,6 +198,32 @@ def test_a_new_face_in_the_place_of_another_starts_a_new_track(small_fer, small_
     assert [recognizer.process(f)[0].face_id for f in frames] == [0, 0, 1]
 
 
+def test_a_face_that_changes_between_detections_is_detected_at_once(small_fer, small_model_file):
+    """Detection runs every 2nd frame; when a tracked face leaves and another appears elsewhere on a
+    frame in between, that frame is detected rather than the empty old box classified."""
+    from fer_keras.app.recognizer import EmotionRecognizer
+
+    faces = load_faces(small_fer / "test")
+    left, right = FaceBox(10, 40, 96, 96), FaceBox(170, 40, 96, 96)
+    calls = []
+
+    def detector(frame):  # finds whichever of the two places holds a face (the background is flat)
+        calls.append(len(calls))
+        return [b for b in (left, right) if frame[b.y : b.y + b.h, b.x : b.x + b.w].std() > 5]
+
+    frames = []
+    for crop, box in [(faces.images[0], left)] * 3 + [(faces.images[1], right)] * 3:
+        frame = np.full((180, 280, 3), 128, np.uint8)
+        frame[box.y : box.y + box.h, box.x : box.x + box.w] = cv2.resize(crop, (96, 96))[..., None]
+        frames.append(frame)
+    recognizer = EmotionRecognizer(small_model_file, detector, detect_every=2)
+    results = [recognizer.process(f) for f in frames]
+    assert [[(f.face_id, f.box) for f in r] for r in results] == [[(0, left)]] * 3 + [[(1, right)]] * 3
+    assert len(calls) == 4 and recognizer.redetections == 1  # frames 0, 2, 4 and the change at 3
+    recognizer.reset()
+    assert recognizer.redetections == 0
+
+
 def test_video_score_interval_counts_faces_not_frames(tmp_path):
     # two faces, each held for 10 frames: one always right, one always wrong
     truth = pd.DataFrame(

@@ -158,7 +158,7 @@ class EmotionRecognizer:
     and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
-    stage). ``threads``: per model call (default: 1 for TensorFlow, every core for TFLite/ONNX).
+    stage; a frame where a tracked face no longer looks like itself is detected at once). ``threads``: per model call (default: 1 for TensorFlow, every core for TFLite/ONNX).
     """
 
     def __init__(
@@ -198,6 +198,7 @@ class EmotionRecognizer:
         self.timer = StageTimer()
         self.tracker = FaceTracker(smoothing=smoothing)
         self._frames_seen = 0
+        self.redetections = 0  # frames detected out of turn: a tracked face stopped looking like itself
 
     # ------------------------------------------------------------------ the API
 
@@ -227,6 +228,7 @@ class EmotionRecognizer:
         self.tracker = FaceTracker(smoothing=self.smoothing)
         self.timer = StageTimer()
         self._frames_seen = 0
+        self.redetections = 0
 
     # ------------------------------------------------------------------ per-frame work
 
@@ -264,13 +266,21 @@ class EmotionRecognizer:
         gray = _gray(frame)  # once per frame: the crops need it, and so does the Haar detector
         # Between detections (``detect_every`` > 1) the faces tracked in the last frame are
         # re-classified in place: detection is the costly stage, and faces move little in 1/30 s.
+        # Unless a tracked face no longer looks like itself there (it left, or someone else took
+        # its place): then this frame is detected at once rather than a stale box classified.
+        boxes, crops = [], None
         if track and self._frames_seen % self.detect_every != 0:
-            boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
-        else:
+            tracks = [t for t in self.tracker.tracks if t.missed == 0]
+            boxes = [t.box for t in tracks]
+            crops = self._crops(gray, boxes)
+            if not self.tracker.still_alike(tracks, crops[:: self.views]):
+                boxes, crops = [], None
+                self.redetections += 1
+        if crops is None:
             boxes = self._detect(frame, gray)
         self._frames_seen += 1
         t1 = time.perf_counter()
-        crops = self._crops(gray, boxes)
+        crops = self._crops(gray, boxes) if crops is None else crops
         t2 = time.perf_counter()
         probs = self.merge_views(self.predictor(crops)) if boxes else np.zeros((0, len(self.classes)), np.float32)
         t3 = time.perf_counter()

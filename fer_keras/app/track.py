@@ -97,6 +97,14 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
 
+    def still_alike(self, tracks: list[Track], crops: np.ndarray) -> bool:
+        """Whether each track's crop in this frame (same order) still looks like its last one: a
+        face that left, or was replaced, between two detections shows up as a crop that does not."""
+        return all(
+            track.look is None or float(appearance(crop) @ track.look) >= self.min_similarity
+            for track, crop in zip(tracks, crops)
+        )
+
     def all_tracks(self) -> list[Track]:
         """Every track seen so far, finished or live, by id."""
         return sorted(self.finished + self.tracks, key=lambda t: t.face_id)
