@@ -163,12 +163,15 @@ def tune_model(
     ferplus: str | Path | None = None,
     train_best: bool = False,
     best_epochs: int = 0,
+    mirror: str | Path | None = None,
     verbose: int = 0,
 ) -> SearchResult:
     """A KerasTuner search, as ``python -m fer_keras.tune`` (run it again to continue it). The
     result's ``rows`` are the trials, best validation macro-F1 first; ``retrained`` is the
     ``train_best`` run. Hyperband (the default) trains ``epochs`` at most and ``min_epochs`` at
-    least per trial; random and bayesian run ``max_trials`` (default 8) trials of ``epochs``."""
+    least per trial; random and bayesian run ``max_trials`` (default 8) trials of ``epochs``.
+    ``mirror``: a folder that keeps a copy of the search's state after every trial, from which a
+    search whose ``out`` was lost continues."""
     from fer_keras.data.loading import check_data_path
     from fer_keras.training.search import SearchSpec, run_search
 
@@ -188,6 +191,7 @@ def tune_model(
         seed=seed,
         train_best=train_best,
         best_epochs=best_epochs,
+        mirror=str(mirror or ""),
         verbose=verbose,
     )
     return run_search(spec)

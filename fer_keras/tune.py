@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seeds the tuner, each trial's training and the split")
     p.add_argument("--workers", type=int, default=0, help="run a chief and N workers on this machine")
+    p.add_argument(
+        "--mirror",
+        default="",
+        metavar="DIR",
+        help="after every trial copy the search's state (JSON, no checkpoints) to DIR, e.g. another disk "
+        "or a folder under version control; a lost --out continues from it",
+    )
     p.add_argument("--train-best", action="store_true", help="retrain the best configuration into OUT/best_run")
     p.add_argument("--best-epochs", type=int, default=0, help="epochs for --train-best (default: --epochs)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines from the trials")

@@ -85,6 +85,49 @@ def test_search_writes_sorted_trials_and_best_and_resumes(small_fer, tmp_path, c
     assert len(pd.read_csv(out / "trials.csv")) == 2  # nothing ran
 
 
+def test_a_lost_search_continues_from_its_mirror(small_fer, tmp_path, monkeypatch, capsys):
+    out, mirror = tmp_path / "search", tmp_path / "kept" / "state"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5, 0.4]))
+    assert main(_argv(small_fer, out, trials=2, limit=128, extra=["--mirror", str(mirror)])) == 0
+    kept = sorted(p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file())
+    assert "search.json" in kept and "search/oracle.json" in kept
+    assert all(name.endswith(".json") for name in kept)  # no checkpoints, no event files
+    assert len([n for n in kept if n.startswith("search/trial_")]) == 2
+
+    # the machine is lost with --out; the same command (one more trial) continues from the mirror
+    import shutil
+
+    shutil.rmtree(out)
+    capsys.readouterr()
+    assert main(_argv(small_fer, out, trials=3, limit=128, extra=["--mirror", str(mirror)])) == 0
+    assert "continuing the search kept in" in capsys.readouterr().out
+    table = pd.read_csv(out / "trials.csv")
+    assert sorted(table["val_macro_f1"]) == [0.3, 0.4, 0.5]  # the two kept, and only one new trial trained
+    assert len(list(mirror.glob("search/trial_*/trial.json"))) == 3
+
+    # a mirror of another search is refused by name, before anything is copied
+    assert main(_argv(small_fer, tmp_path / "other", trials=3, limit=64, extra=["--mirror", str(mirror)])) == 2
+    assert "--limit (was 128, now 64)" in capsys.readouterr().err
+    assert not (tmp_path / "other" / "search.json").exists()
+
+
+def test_a_hyperband_search_interrupted_and_lost_continues_from_its_mirror(small_fer, tmp_path, monkeypatch):
+    """Ctrl-C in the third of five trials, then --out is lost: the two finished trials are kept,
+    the interrupted one and the rest run, and the brackets (promotions) come out whole."""
+    out, mirror = tmp_path / "hb", tmp_path / "state"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5, KeyboardInterrupt(), 0.4, 0.6, 0.2]))
+    argv = _argv(small_fer, out, limit=128, tuner=("--epochs", "2", "--min-epochs", "1", "--factor", "2"))
+    assert main([*argv, "--mirror", str(mirror)]) == 130
+    import shutil
+
+    shutil.rmtree(out)
+    assert main([*argv, "--mirror", str(mirror)]) == 0  # a fourth extra call would fail a trial
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 5 and (table["status"] == "COMPLETED").all()
+    assert sorted(table["val_macro_f1"]) == [0.2, 0.3, 0.4, 0.5, 0.6] and sorted(table["epochs"]) == [1, 1, 2, 2, 2]
+    assert table["promoted_from"].notna().sum() == 1
+
+
 @pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     out = tmp_path / "distributed"
@@ -92,12 +135,26 @@ def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     space["fixed"]["depth"] = 0.34  # one block per stage: three processes trace faster on two cores
     (tmp_path / "space.json").write_text(json.dumps(space))
     assert (
-        main(_argv(small_fer, out, trials=3, extra=("--workers", "2"), limit=128, space=tmp_path / "space.json")) == 0
+        main(
+            _argv(
+                small_fer,
+                out,
+                trials=3,
+                extra=("--workers", "2", "--mirror", str(tmp_path / "state")),
+                limit=128,
+                space=tmp_path / "space.json",
+            )
+        )
+        == 0
     )
     table = pd.read_csv(out / "trials.csv")
     assert sorted(table["trial"]) == [0, 1, 2] and (table["status"] == "COMPLETED").all()
     trials = [p for p in (out / "trials").iterdir() if p.is_dir()]
     assert len(trials) == 3 and all((p / "logs").is_dir() for p in trials)  # one run per trial: each ran once
+    # the chief, which owns the oracle, kept the state of every trial as it ended
+    kept = [json.loads(p.read_text()) for p in (tmp_path / "state").glob("search/trial_*/trial.json")]
+    assert sorted(t["status"] for t in kept) == ["COMPLETED"] * 3
+    assert json.loads((tmp_path / "state" / "search" / "oracle.json").read_text())["ongoing_trials"] == {}
 
 
 @pytest.mark.parametrize(
@@ -189,12 +246,12 @@ def test_hyperband_runs_brackets_end_to_end(small_fer, tmp_path, capsys):
 
 def _fake_train(outcomes):
     """``train`` replaced by canned outcomes in order: a float is a finished run's val macro-F1,
-    an exception is raised, "nan" is a run whose loss became NaN in its second epoch."""
+    an exception (or KeyboardInterrupt) is raised, "nan" is a run whose loss became NaN in its second epoch."""
     calls = iter(outcomes)
 
     def fake(config, resume=False):
         outcome = next(calls)
-        if isinstance(outcome, Exception):
+        if isinstance(outcome, BaseException):
             raise outcome
         losses = [1.9, float("nan")] if outcome == "nan" else [1.9, 1.7]
         score = 0.05 if outcome == "nan" else outcome

@@ -6,7 +6,11 @@ by name, for anything else. Each trial trains through ``fer_keras.training.loop.
 own run directory under ``--out/trials/``, so every option (schedules, EMA, distillation, early
 stopping, ...) behaves exactly as in ``python -m fer_keras.train``, and an interrupted trial
 resumes from its last finished epoch. Running the same command again continues the search
-(``--max-trials`` may grow; other settings may not: ``search.json`` records them).
+(``--max-trials`` may grow; other settings may not: ``search.json`` records them). With
+``--mirror DIR`` the search's state (its record and KerasTuner's JSON files, a few kB per trial,
+no checkpoints) is copied to DIR after every trial, and a search whose ``--out`` was lost (a
+preempted machine, a fresh checkout) continues from there: finished trials are kept, the trial
+that was running starts again.
 """
 
 from __future__ import annotations
@@ -154,8 +158,60 @@ def make_tuner(spec: SearchSpec, base: TrainConfig, space: dict, out: Path):
             min_epochs=spec.min_epochs,
             **common,
         )
+    if spec.mirror:
+        mirror_each_trial(oracle, out, Path(spec.mirror))
     # overwrite=False: the same command continues a search
-    return TrainingRunTuner(oracle, base, space, out, directory=str(out), project_name="search", overwrite=False)
+    return TrainingRunTuner(oracle, base, space, out, directory=str(out), project_name=PROJECT, overwrite=False)
+
+
+# --------------------------------------------------------------------------- a copy of the state elsewhere
+
+PROJECT = "search"  # KerasTuner's folder inside --out: the oracle's and every trial's JSON
+
+
+def state_files(out: Path) -> list[Path]:
+    """A search's state, relative to its folder: the record and KerasTuner's JSON files."""
+    files = [Path(SEARCH_FILE)] if (out / SEARCH_FILE).exists() else []
+    return files + sorted(p.relative_to(out) for p in (out / PROJECT).rglob("*.json"))
+
+
+def copy_state(source: Path, target: Path) -> int:
+    """Copy a search's state files from ``source`` to ``target`` (each replaced whole, so a copy
+    interrupted midway leaves every file either old or new); returns how many."""
+    files = state_files(source)
+    for name in files:
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, (source / name).read_text())
+    return len(files)
+
+
+def mirror_each_trial(oracle: kt.Oracle, out: Path, mirror: Path) -> None:
+    """After the oracle records a trial's end (the one process that owns it, also with workers),
+    copy the state to ``mirror``."""
+    end_trial = oracle.end_trial
+
+    def end_and_mirror(trial):
+        result = end_trial(trial)
+        # KerasTuner saves its state before it drops the trial from the running ones, and a reload
+        # retries every trial saved as running: saved again, a finished trial is not trained twice.
+        oracle.save()
+        copy_state(out, mirror)
+        return result
+
+    oracle.end_trial = end_and_mirror
+
+
+def restore_from_mirror(out: Path, mirror: Path, record: dict) -> None:
+    """Continue the search kept in ``mirror`` when ``out`` holds none; refuse a mirror of another search."""
+    if not (mirror / SEARCH_FILE).exists():
+        return
+    check_same_search(mirror, record, write=False)
+    if (out / SEARCH_FILE).exists():
+        return
+    copied = copy_state(mirror, out)
+    trials = len(list((out / PROJECT).glob("trial_*/trial.json")))
+    print(f"continuing the search kept in {mirror} ({trials} trials, {copied} files)", flush=True)
 
 
 # --------------------------------------------------------------------------- continuing a search
@@ -355,6 +411,7 @@ class SearchSpec:
     train_best: bool = False
     best_epochs: int = 0  # default: epochs
     verbose: int = 2
+    mirror: str = ""  # also keep the state here after every trial; continue from it if out is lost
 
 
 @dataclass
@@ -421,7 +478,10 @@ def run_search(spec: SearchSpec) -> SearchResult:
     splits = runs.load_config_splits(asdict(base))  # fails here, before any folder is made, on bad data
     out.mkdir(parents=True, exist_ok=True)
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
-    check_same_search(out, search_record(spec, space, splits.data_hash), write=not role.startswith("tuner"))
+    record = search_record(spec, space, splits.data_hash)
+    if spec.mirror and not role.startswith("tuner"):  # the chief (or the only process) owns the state
+        restore_from_mirror(out, Path(spec.mirror), record)
+    check_same_search(out, record, write=not role.startswith("tuner"))
     tuner = make_tuner(spec, base, space, out)
     if not role.startswith("tuner"):
         print(describe_plan(spec), flush=True)
