@@ -79,7 +79,8 @@ def kept_scores(previous: dict, results: dict) -> int:
             continue
         for budget, score in old["scores"].items():
             if int(budget) in results["budgets"]:
-                new["scores"][budget] = score
+                # runs from before per-run records ran on the study's machine of that time
+                new["scores"][budget] = {"machine": previous.get("machine", ""), **score}
                 kept += 1
     return kept
 
@@ -138,9 +139,9 @@ def write_report(results: dict, path: Path) -> None:
 
 
 def _machines(results: dict) -> list[str]:
-    """The CPUs the runs ran on (runs from before per-run records count under the study's)."""
+    """The CPUs the runs ran on."""
     runs = [score for config in results["configs"] for score in config["scores"].values()]
-    return sorted({score.get("machine", results.get("machine", "")) for score in runs} - {""})
+    return sorted({score.get("machine", "") for score in runs} - {""})
 
 
 def _cell(value) -> str:
