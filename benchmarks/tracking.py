@@ -43,11 +43,10 @@ class _Recognizer(EmotionRecognizer):
     def __init__(self, redetect: bool):
         super().__init__()
         self.redetect = redetect
-        self.reset()
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # every video starts with a reset (``EmotionRecognizer.video``)
         super().reset()
-        if not getattr(self, "redetect", True):
+        if not self.redetect:
             self.tracker = _NeverRedetects(smoothing=self.smoothing)
 
 

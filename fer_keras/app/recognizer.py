@@ -158,7 +158,8 @@ class EmotionRecognizer:
     and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
-    stage; a frame where a tracked face no longer looks like itself is detected at once). ``threads``: per model call (default: 1 for TensorFlow, every core for TFLite/ONNX).
+    stage; a frame where a tracked face no longer looks like itself is detected at once).
+    ``threads``: per model call (default: 1 for TensorFlow, every core for TFLite/ONNX).
     """
 
     def __init__(

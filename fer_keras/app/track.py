@@ -56,15 +56,12 @@ class FaceTracker:
         ``crops``: one crop per box (any fixed size), to tell a new face from the one before."""
         looks = [appearance(c) for c in crops] if crops is not None else [None] * len(boxes)
 
-        def same_face(b: int, track: Track) -> bool:
-            return looks[b] is None or track.look is None or float(looks[b] @ track.look) >= self.min_similarity
-
         pairs = sorted(
             (
                 (box.iou(track.box), b, t)
                 for b, box in enumerate(boxes)
                 for t, track in enumerate(self.tracks)
-                if same_face(b, track)
+                if self._looks_like(looks[b], track)
             ),
             reverse=True,
         )
@@ -100,10 +97,11 @@ class FaceTracker:
     def still_alike(self, tracks: list[Track], crops: np.ndarray) -> bool:
         """Whether each track's crop in this frame (same order) still looks like its last one: a
         face that left, or was replaced, between two detections shows up as a crop that does not."""
-        return all(
-            track.look is None or float(appearance(crop) @ track.look) >= self.min_similarity
-            for track, crop in zip(tracks, crops)
-        )
+        return all(self._looks_like(appearance(crop), track) for track, crop in zip(tracks, crops))
+
+    def _looks_like(self, look: np.ndarray | None, track: Track) -> bool:
+        """A crop's ``appearance`` against a track's last one (either unknown: no evidence against)."""
+        return look is None or track.look is None or float(look @ track.look) >= self.min_similarity
 
     def all_tracks(self) -> list[Track]:
         """Every track seen so far, finished or live, by id."""
