@@ -111,6 +111,20 @@ def test_a_lost_search_continues_from_its_mirror(small_fer, tmp_path, monkeypatc
     assert not (tmp_path / "other" / "search.json").exists()
 
 
+def test_a_search_lost_after_its_first_trial_continues_from_its_mirror(small_fer, tmp_path, monkeypatch):
+    """KerasTuner writes its own tuner file only after the first trial's state is mirrored: the
+    restored search must still reload, not start afresh and retrain trial 0."""
+    out, mirror = tmp_path / "search", tmp_path / "state"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5]))  # a third training would fail a trial
+    assert main(_argv(small_fer, out, trials=1, limit=128, extra=["--mirror", str(mirror)])) == 0
+    import shutil
+
+    shutil.rmtree(out)
+    assert main(_argv(small_fer, out, trials=2, limit=128, extra=["--mirror", str(mirror)])) == 0
+    table = pd.read_csv(out / "trials.csv")
+    assert sorted(table["val_macro_f1"]) == [0.3, 0.5] and (table["status"] == "COMPLETED").all()
+
+
 def test_a_hyperband_search_interrupted_and_lost_continues_from_its_mirror(small_fer, tmp_path, monkeypatch):
     """Ctrl-C in the third of five trials, then --out is lost: the two finished trials are kept,
     the interrupted one and the rest run, and the brackets (promotions) come out whole."""

@@ -160,6 +160,12 @@ def make_tuner(spec: SearchSpec, base: TrainConfig, space: dict, out: Path):
         )
     if spec.mirror:
         mirror_each_trial(oracle, out, Path(spec.mirror))
+    # KerasTuner reloads a search only if this process's own tuner file exists, which a search
+    # restored from its mirror after one trial, or a chief (it never writes one), lacks: without
+    # it the oracle would start afresh and retrain the finished trials. The tuner's state is empty.
+    tuner_file = out / PROJECT / f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"
+    if (out / PROJECT / "oracle.json").exists() and not tuner_file.exists():
+        atomic_write(tuner_file, "{}")
     # overwrite=False: the same command continues a search
     return TrainingRunTuner(oracle, base, space, out, directory=str(out), project_name=PROJECT, overwrite=False)
 
