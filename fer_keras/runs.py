@@ -56,6 +56,7 @@ def split_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "limit": config.get("limit") or None,
         # a FER2013 run with the FER+ votes as a teacher keeps its FER2013 labels
         "ferplus_labels": not config.get("ferplus_alpha"),
+        "ferplus_ties": bool(config.get("ferplus_ties")),
     }
 
 

@@ -72,6 +72,57 @@ def test_each_modes_targets_on_a_hand_made_table():
         ferplus.targets(kept, "vote")
 
 
+def test_ties_between_emotions_can_be_kept_for_training():
+    labels, reasons = ferplus.majority(TABLE, keep_ties=True)
+    # sad 4 / neutral 4 is kept (labelled by its first column, neutral); a tie with unknown is not
+    assert [FERPLUS_EMOTIONS[i] if i >= 0 else None for i in labels] == [
+        "happy",
+        "angry",
+        "contempt",
+        "neutral",
+        None,
+        None,
+        None,
+    ]
+    assert reasons[3] is None and reasons[6] == "FER+ tie"
+    np.testing.assert_array_equal(ferplus.tied(TABLE), [False, False, False, True, False, False, True])
+    soft = ferplus.targets(TABLE[3:4], "crossentropy")[0]
+    np.testing.assert_allclose(soft[[4, 6, 2]], [0.4, 0.4, 0.2], atol=1e-6)  # sad, neutral, fear
+
+
+def test_ties_are_kept_in_training_only_and_only_when_asked(tiny_fer, tmp_path):
+    files = sorted(p.relative_to(tiny_fer).as_posix() for p in tiny_fer.rglob("*.jpg"))
+    rows = []
+    for i, rel in enumerate(files):
+        counts = votes_row(sadness=4, neutral=4, fear=2) if i % 4 == 0 else votes_row(happiness=8, neutral=2)
+        rows.append([f"fer2013/{rel}", "x", i, *counts])
+    path = tmp_path / "votes.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "usage", "fer2013_row", *COLUMNS], *rows])
+    tie_names = {f for i, f in enumerate(files) if i % 4 == 0}
+    plain = load_splits(tiny_fer, val_fraction=0.25, seed=3)
+    dropped = load_splits(tiny_fer, val_fraction=0.25, seed=3, ferplus=path)
+    kept = load_splits(tiny_fer, val_fraction=0.25, seed=3, ferplus=path, ferplus_ties=True)
+    train_ties = set(plain.train.names) & tie_names
+    assert train_ties and set(plain.test.names) & tie_names and set(plain.val.names) & tie_names
+    assert set(dropped.train.names) == set(plain.train.names) - tie_names
+    assert set(kept.train.names) == set(plain.train.names)
+    assert dropped.train.skipped["FER+ tie"] == len(train_ties) and not kept.train.skipped["FER+ tie"]
+    for split in ("val", "test"):  # scored by the protocol either way
+        assert set(getattr(kept, split).names) == set(getattr(dropped, split).names)
+    assert kept.data_hash != dropped.data_hash  # a resumed run cannot mix the two
+
+
+def test_keeping_ties_needs_soft_targets():
+    from fer_keras.training.config import TrainConfig
+
+    with pytest.raises(FerKerasError, match="--ferplus-ties needs"):
+        TrainConfig(ferplus="votes.csv", ferplus_ties=True).validate()
+    with pytest.raises(FerKerasError, match="--ferplus-ties needs"):
+        TrainConfig(ferplus_mode="crossentropy", ferplus_ties=True).validate()
+    TrainConfig(ferplus="votes.csv", ferplus_mode="crossentropy", ferplus_ties=True).validate()
+
+
 def test_probability_mode_draws_one_hot_labels_with_the_votes_frequencies():
     from fer_keras.data.pipeline import train_dataset
     from fer_keras.data.sources import FaceArrays

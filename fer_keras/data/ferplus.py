@@ -125,12 +125,24 @@ def read_votes(path: str | Path) -> Votes:
     return Votes(table["path"].astype(str).tolist(), counts, str(path))
 
 
-def majority(counts: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
-    """The protocol's label of each row (index into FERPLUS_EMOTIONS, -1 if dropped) and why it was dropped."""
+def tied(counts: np.ndarray) -> np.ndarray:
+    """Whether each row's top vote count is shared by several columns."""
+    counts = np.asarray(counts, dtype=np.float32)
+    return (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1
+
+
+def majority(counts: np.ndarray, keep_ties: bool = False) -> tuple[np.ndarray, list[str | None]]:
+    """The protocol's label of each row (index into FERPLUS_EMOTIONS, -1 if dropped) and why it was dropped.
+
+    ``keep_ties`` keeps the rows whose top vote is shared by emotions only (a tie with ``unknown``
+    or ``NF`` is still dropped), labelled by the first of them: for training on the vote
+    distribution, where that label only picks the class weight and the training metrics."""
     counts = np.asarray(counts, dtype=np.float32)
     top = counts.max(axis=1)
     best = counts.argmax(axis=1)
-    tie = (counts == top[:, None]).sum(axis=1) > 1
+    tie = tied(counts)
+    if keep_ties:
+        tie &= (counts[:, len(_TO_CLASS) :] == top[:, None]).any(axis=1)
     names = list(VOTE_COLUMNS)
     labels = np.full(len(counts), -1, dtype=np.int64)
     reasons: list[str | None] = []
@@ -206,14 +218,14 @@ def mixed_targets(labels: np.ndarray, counts: np.ndarray, alpha: float, agree_on
     return np.where(use[:, None], mixed, one_hot).astype(np.float32)
 
 
-def relabel(faces, votes: Votes, count_extra: bool = True):
+def relabel(faces, votes: Votes, count_extra: bool = True, keep_ties: bool = False):
     """FaceArrays relabelled with FER+ majority labels (8 classes), the vote counts attached.
 
     Dropped images are counted in ``skipped``, and (``count_extra``) so are the votes rows that
-    match no image."""
+    match no image. ``keep_ties``: see ``majority``."""
     rows, extra = votes.match(faces.names)
     counts = votes.counts[rows]
-    labels, reasons = majority(counts)
+    labels, reasons = majority(counts, keep_ties)
     keep = labels >= 0
     out = faces.select(keep)
     out.skipped.update(Counter(r for r in reasons if r is not None))

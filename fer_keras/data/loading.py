@@ -213,11 +213,14 @@ def load_splits(
     ferplus: str | Path | None = None,
     limit: int | None = None,
     ferplus_labels: bool = True,
+    ferplus_ties: bool = False,
 ) -> Splits:
     """Load a dataset and split it; ``limit`` keeps a stratified subset of each split (quick runs).
 
     ``ferplus`` (a votes file, folder layout) relabels every split with FER+ majorities, or, with
-    ``ferplus_labels=False``, keeps the dataset's labels and attaches the votes (a teacher's targets)."""
+    ``ferplus_labels=False``, keeps the dataset's labels and attaches the votes (a teacher's targets).
+    ``ferplus_ties`` keeps the training images whose top vote is tied between emotions (soft
+    targets); validation and test always follow the protocol."""
     report = LoadReport()
     relabel_after = bool(ferplus) and detect_layout(Path(path)) != "csv"
     if relabel_after and extra:
@@ -234,10 +237,14 @@ def load_splits(
         for name in ("train", "val", "test"):
             part = getattr(splits, name)
             if len(part):
-                setattr(splits, name, ferplus_relabel(part, votes, False) if ferplus_labels else attach(part, votes))
+                ties = ferplus_ties and name == "train"
+                setattr(
+                    splits, name, ferplus_relabel(part, votes, False, ties) if ferplus_labels else attach(part, votes)
+                )
         if unmatched:
             splits.train.skipped[EXTRA_ROWS] += unmatched
-        report.key = hashlib.sha256((report.key + votes.digest).encode()).hexdigest()
+        key = report.key + votes.digest + (":ties" if ferplus_ties and ferplus_labels else "")
+        report.key = hashlib.sha256(key.encode()).hexdigest()
     if limit:
         splits.train = stratified_subset(splits.train, limit, seed)
         splits.val = stratified_subset(splits.val, max(limit // 4, 1), seed)

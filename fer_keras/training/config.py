@@ -156,6 +156,12 @@ class TrainConfig:
         "data",
         choices=FERPLUS_MODES,
     )
+    ferplus_ties: bool = option(
+        False,
+        "train also on the images whose FER+ top vote is tied between emotions, as their vote distribution "
+        "(crossentropy or probability targets; validation and test still leave ties out)",
+        "data",
+    )
     ferplus_alpha: float = option(
         0.0,
         "the FER+ votes as a teacher of a FER2013 run (folder --data with --ferplus): targets "
@@ -285,6 +291,11 @@ class TrainConfig:
             ),
             (not self.ferplus_alpha or self.ferplus, "--ferplus-alpha needs --ferplus VOTES.csv"),
             (not self.ferplus_agree or self.ferplus_alpha, "--ferplus-agree needs --ferplus-alpha"),
+            (
+                not self.ferplus_ties or (self.ferplus and not self.ferplus_alpha and self.ferplus_mode != "majority"),
+                "--ferplus-ties needs --ferplus VOTES.csv with --ferplus-mode crossentropy or probability "
+                "(a tie has no majority label)",
+            ),
             (0 <= self.head_epochs < self.epochs or self.head_epochs == 0, "--head-epochs must be < --epochs"),
         ]
         for ok, message in checks:

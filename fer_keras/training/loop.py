@@ -22,7 +22,7 @@ from fer_keras import runs
 from fer_keras.contract import NUM_CLASSES
 from fer_keras.data.augment import augment_config
 from fer_keras.data.balance import class_weights
-from fer_keras.data.ferplus import dropped_counts
+from fer_keras.data.ferplus import dropped_counts, tied
 from fer_keras.data.ferplus import mixed_targets as ferplus_mixed_targets
 from fer_keras.data.ferplus import targets as ferplus_targets
 from fer_keras.data.loading import default_data_path
@@ -221,8 +221,10 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
         draw = config.ferplus_mode == "probability"
         if config.verbose:
             dropped = ", ".join(f"{k}: {n}" for k, n in dropped_counts(splits.train, splits.val, splits.test).items())
+            ties = f"; {int(tied(splits.train.votes).sum())} tied training images kept" if config.ferplus_ties else ""
             print(
-                f"FER+ labels ({len(classes)} classes, {config.ferplus_mode} targets); left out {dropped}", flush=True
+                f"FER+ labels ({len(classes)} classes, {config.ferplus_mode} targets); left out {dropped}{ties}",
+                flush=True,
             )
     elif config.ferplus_mode != "majority":
         raise FerKerasError("--ferplus-mode needs FER+ votes for a folder dataset (--ferplus fer2013_votes.csv)")

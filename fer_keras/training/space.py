@@ -90,6 +90,7 @@ REQUIRES = {
     "distill_alpha": ("teacher", bool, "a teacher"),
     "distill_temperature": ("teacher", bool, "a teacher"),
     "ferplus_agree": ("ferplus_alpha", bool, "ferplus_alpha above 0"),
+    "ferplus_ties": ("ferplus_mode", lambda v: v != "majority", "ferplus_mode crossentropy or probability"),
 }
 
 
