@@ -309,6 +309,8 @@ def test_blazeface_on_onnx_runtime_finds_what_tflite_finds(tmp_path, monkeypatch
         assert np.allclose([a[0].x, a[0].y, a[0].w, a[0].h], [b[0].x, b[0].y, b[0].w, b[0].h], atol=1)
         assert np.allclose(a[0].keypoints, b[0].keypoints, atol=0.5) and abs(a[0].score - b[0].score) < 1e-3
     assert len(list(tmp_path.glob("face_detection_back-*.onnx"))) == 1  # converted once
+    # its worker threads sleep between runs: spinning ones would take the classifier's cores
+    assert onnx.net.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_blazeface_finds_the_pasted_faces_of_a_video(face_video, small_model_file, tmp_path, capsys):

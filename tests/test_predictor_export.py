@@ -72,6 +72,7 @@ def test_onnx_export_agrees_and_reports_the_change(
     assert main(argv) == 0
     predictor = load_predictor(target)
     assert predictor.kind == "onnx"
+    assert predictor.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     np.testing.assert_allclose(predictor(test_crops), reference, atol=1e-4)
     assert re.search(r"accuracy change [+-]0\.00 points", capsys.readouterr().out)
 

@@ -214,9 +214,9 @@ class _OnnxNet:
     def __init__(self, tflite: Path, threads: int):
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.log_severity_level = 3
+        from fer_keras.inference.predictor import onnx_session_options
+
+        options = onnx_session_options(ort, threads)
         self.session = ort.InferenceSession(str(blazeface_onnx(tflite)), options, providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
         # (1, N, 16) box regressors and (1, N, 1) face logits: the last dimension stays fixed

@@ -240,8 +240,7 @@ class OnnxPredictor(EmotionPredictor):
             import onnxruntime as ort
         except ImportError:
             raise FerKerasError("ONNX models need onnxruntime: pip install onnxruntime") from None
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options = onnx_session_options(ort, threads)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001
@@ -250,6 +249,22 @@ class OnnxPredictor(EmotionPredictor):
 
     def _predict(self, crops):
         return self.session.run(None, {self._input: crops})[0]
+
+
+def onnx_session_options(ort, threads: int):
+    """ONNX Runtime options for a model that shares the CPU with other runtimes (the live app runs
+    BlazeFace and the classifier in turn on every frame).
+
+    ORT's worker threads busy-wait after each run by default. Beside another model on a 2-core CPU
+    that spinning stole the cores the next model needed: BlazeFace on ORT and the classifier on
+    TFLite took 45 ms per frame with spinning and 27-33 ms without (``benchmarks/live_video.py``:
+    23.7 -> 26.6 and 25.4 -> 29.6 FPS), at the cost of a slightly slower detection alone.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
 
 
 def _int_range(dtype) -> tuple[int, int]:
