@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the detector every N frames of a video; in between, tracked faces are re-classified in place "
         "(a face that no longer looks like itself there triggers a detection)",
     )
-    p.add_argument("--no-flip", action="store_true", help="do not also classify each face's mirror image")
+    p.add_argument(
+        "--no-flip", action="store_true", help="never classify a face's mirror image (by default: on every other frame)"
+    )
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in each face's running average")
     p.add_argument("--no-display", action="store_true", help="no window (headless: SSH, Docker)")
     p.add_argument("--output", help="annotated video (.mp4), or annotated image file / folder for image sources")

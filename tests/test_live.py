@@ -224,6 +224,28 @@ def test_a_face_that_changes_between_detections_is_detected_at_once(small_fer, s
     assert recognizer.redetections == 0
 
 
+def test_a_tracked_face_is_mirrored_on_every_other_frame(small_fer, small_model_file):
+    """In a video each crop's mirror image is classified on alternate frames rather than beside it:
+    half the crops per frame, the smoothing averages the two, and a still face stays one track."""
+    from fer_keras.app.recognizer import EmotionRecognizer
+
+    faces = load_faces(small_fer / "test")
+    frame = np.full((180, 180, 3), 128, np.uint8)
+    frame[40:136, 40:136] = cv2.resize(faces.images[0], (96, 96))[..., None]
+    recognizer = EmotionRecognizer(small_model_file, lambda f: [FaceBox(40, 40, 96, 96)], detect_every=2)
+    assert recognizer.views == 2  # one framing and its mirror image, both at once for a still image
+    predict, seen = recognizer.predictor, []
+    recognizer.predictor = lambda crops: (seen.append(np.array(crops)), predict(crops))[1]
+    results = [recognizer.process(frame)[0] for _ in range(4)]
+    assert [len(c) for c in seen] == [1, 1, 1, 1]
+    assert np.array_equal(seen[1], seen[0][:, :, ::-1]) and np.array_equal(seen[2], seen[0])
+    assert [r.face_id for r in results] == [0] * 4 and recognizer.redetections == 0
+    plain, mirrored = predict(seen[0])[0], predict(seen[1])[0]
+    np.testing.assert_allclose(results[1].vector(), 0.6 * plain + 0.4 * mirrored, atol=1e-5)
+    single = recognizer.analyze(frame)[0]  # untracked: both views in one call
+    assert len(seen[-1]) == 2 and np.allclose(single.vector(), (plain + mirrored) / 2, atol=1e-5)
+
+
 def test_video_score_interval_counts_faces_not_frames(tmp_path):
     # two faces, each held for 10 frames: one always right, one always wrong
     truth = pd.DataFrame(

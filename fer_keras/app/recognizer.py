@@ -143,6 +143,12 @@ def merge_views(probs: np.ndarray, views: int) -> np.ndarray:
     return probs if views == 1 else probs.reshape(-1, views, probs.shape[-1]).mean(1)
 
 
+def _looks(crops: np.ndarray, views: int, mirrored: bool | None) -> np.ndarray:
+    """Each face's first crop, the right way round: what the tracker compares between frames."""
+    looks = crops[::views]
+    return looks[:, :, ::-1] if mirrored else looks
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
@@ -155,7 +161,7 @@ class EmotionRecognizer:
     FER2013 model. ``classes`` is the model's class list, the keys of every ``probs``.
     ``detector``: ``dnn`` (BlazeFace), ``haar`` or ``mtcnn``. ``margin`` replaces the detector's
     FER2013 framing (keypoint alignment for ``dnn``) by the box's square grown by that share per side; ``flip`` also classifies each crop's mirror image
-    and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
+    (beside it for a still image, on every other frame of a video) and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
     stage; a frame where a tracked face no longer looks like itself is detected at once).
@@ -247,12 +253,16 @@ class EmotionRecognizer:
     def _detect(self, frame: np.ndarray, gray: np.ndarray) -> list[FaceBox]:
         return self.detector(gray if getattr(self.detector, "wants_gray", False) else frame)
 
-    def _crops(self, gray: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
+    def _crops(self, gray: np.ndarray, boxes: list[FaceBox], mirror: bool | None = None) -> np.ndarray:
+        """Each box's crops in every framing: as is and mirrored (``flip``), or only one of the two."""
         crops = []
         for box in boxes:
             for framing in self.framings:
                 crop = face_crop(gray, box, framing)
-                crops += [crop, crop[:, ::-1]] if self.flip else [crop]
+                if mirror is None:
+                    crops += [crop, crop[:, ::-1]] if self.flip else [crop]
+                else:
+                    crops.append(crop[:, ::-1] if mirror else crop)
         return np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE), np.uint8)
 
     @staticmethod
@@ -265,6 +275,10 @@ class EmotionRecognizer:
         """Detect, crop and classify the faces of one BGR or grayscale frame (tracked in a video)."""
         t0 = time.perf_counter()
         gray = _gray(frame)  # once per frame: the crops need it, and so does the Haar detector
+        # In a video each face's mirror image is classified on every other frame rather than beside
+        # it on every frame: the tracker's smoothing averages the two, for half the crops per frame.
+        mirror = bool(self._frames_seen % 2) if track and self.flip else None
+        views = len(self.framings) if mirror is not None else self.views
         # Between detections (``detect_every`` > 1) the faces tracked in the last frame are
         # re-classified in place: detection is the costly stage, and faces move little in 1/30 s.
         # Unless a tracked face no longer looks like itself there (it left, or someone else took
@@ -273,22 +287,22 @@ class EmotionRecognizer:
         if track and self._frames_seen % self.detect_every != 0:
             tracks = [t for t in self.tracker.tracks if t.missed == 0]
             boxes = [t.box for t in tracks]
-            crops = self._crops(gray, boxes)
-            if not self.tracker.still_alike(tracks, crops[:: self.views]):
+            crops = self._crops(gray, boxes, mirror)
+            if not self.tracker.still_alike(tracks, _looks(crops, views, mirror)):
                 boxes, crops = [], None
                 self.redetections += 1
         if crops is None:
             boxes = self._detect(frame, gray)
         self._frames_seen += 1
         t1 = time.perf_counter()
-        crops = self._crops(gray, boxes) if crops is None else crops
+        crops = self._crops(gray, boxes, mirror) if crops is None else crops
         t2 = time.perf_counter()
-        probs = self.merge_views(self.predictor(crops)) if boxes else np.zeros((0, len(self.classes)), np.float32)
+        probs = merge_views(self.predictor(crops), views) if boxes else np.zeros((0, len(self.classes)), np.float32)
         t3 = time.perf_counter()
         ids = None
         if track:
             # each face's first view (its first framing) is its look, to tell a new face from the last
-            tracked = self.tracker.update(boxes, probs, crops[:: self.views])
+            tracked = self.tracker.update(boxes, probs, _looks(crops, views, mirror))
             ids, probs = [t.face_id for t in tracked], [t.probs for t in tracked]
         timer = self.timer.seconds
         timer["detect"] += t1 - t0
