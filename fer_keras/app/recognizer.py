@@ -160,8 +160,9 @@ class EmotionRecognizer:
     or a shipped model's name (``"mobilenetv2_ferplus"``: FER+'s 8 classes); default: the shipped
     FER2013 model. ``classes`` is the model's class list, the keys of every ``probs``.
     ``detector``: ``dnn`` (BlazeFace), ``haar`` or ``mtcnn``. ``margin`` replaces the detector's
-    FER2013 framing (keypoint alignment for ``dnn``) by the box's square grown by that share per side; ``flip`` also classifies each crop's mirror image
-    (beside it for a still image, on every other frame of a video) and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
+    FER2013 framing (keypoint alignment for ``dnn``) by the box's square grown by that share per side;
+    ``flip`` also classifies each crop's mirror image (beside it for a still image, on every other
+    frame of a video) and averages; ``smoothing`` is the weight of the past in a tracked face's probabilities;
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
     stage; a frame where a tracked face no longer looks like itself is detected at once).
@@ -200,7 +201,8 @@ class EmotionRecognizer:
         self.framings = default if margin is None else (BoxFraming.from_margin(margin),)
         # and in its mirror image (a face has no handedness; +0.5 points on found validation faces)
         self.flip = flip
-        self.views = len(self.framings) * (2 if flip else 1)
+        self.sides = (False, True) if flip else (False,)  # each crop as it is, then mirrored
+        self.views = len(self.framings) * len(self.sides)
         self.smoothing, self.detect_every = smoothing, detect_every
         self.timer = StageTimer()
         self.tracker = FaceTracker(smoothing=smoothing)
@@ -253,16 +255,13 @@ class EmotionRecognizer:
     def _detect(self, frame: np.ndarray, gray: np.ndarray) -> list[FaceBox]:
         return self.detector(gray if getattr(self.detector, "wants_gray", False) else frame)
 
-    def _crops(self, gray: np.ndarray, boxes: list[FaceBox], mirror: bool | None = None) -> np.ndarray:
-        """Each box's crops in every framing: as is and mirrored (``flip``), or only one of the two."""
+    def _crops(self, gray: np.ndarray, boxes: list[FaceBox], sides: tuple[bool, ...] | None = None) -> np.ndarray:
+        """Each box's crops in every framing, as they are (False) and/or mirrored (True): ``sides``."""
         crops = []
         for box in boxes:
             for framing in self.framings:
                 crop = face_crop(gray, box, framing)
-                if mirror is None:
-                    crops += [crop, crop[:, ::-1]] if self.flip else [crop]
-                else:
-                    crops.append(crop[:, ::-1] if mirror else crop)
+                crops += [crop[:, ::-1] if mirrored else crop for mirrored in sides or self.sides]
         return np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE), np.uint8)
 
     @staticmethod
@@ -278,7 +277,8 @@ class EmotionRecognizer:
         # In a video each face's mirror image is classified on every other frame rather than beside
         # it on every frame: the tracker's smoothing averages the two, for half the crops per frame.
         mirror = bool(self._frames_seen % 2) if track and self.flip else None
-        views = len(self.framings) if mirror is not None else self.views
+        sides = self.sides if mirror is None else (mirror,)
+        views = len(self.framings) * len(sides)
         # Between detections (``detect_every`` > 1) the faces tracked in the last frame are
         # re-classified in place: detection is the costly stage, and faces move little in 1/30 s.
         # Unless a tracked face no longer looks like itself there (it left, or someone else took
@@ -287,7 +287,7 @@ class EmotionRecognizer:
         if track and self._frames_seen % self.detect_every != 0:
             tracks = [t for t in self.tracker.tracks if t.missed == 0]
             boxes = [t.box for t in tracks]
-            crops = self._crops(gray, boxes, mirror)
+            crops = self._crops(gray, boxes, sides)
             if not self.tracker.still_alike(tracks, _looks(crops, views, mirror)):
                 boxes, crops = [], None
                 self.redetections += 1
@@ -295,7 +295,7 @@ class EmotionRecognizer:
             boxes = self._detect(frame, gray)
         self._frames_seen += 1
         t1 = time.perf_counter()
-        crops = self._crops(gray, boxes, mirror) if crops is None else crops
+        crops = self._crops(gray, boxes, sides) if crops is None else crops
         t2 = time.perf_counter()
         probs = merge_views(self.predictor(crops), views) if boxes else np.zeros((0, len(self.classes)), np.float32)
         t3 = time.perf_counter()

@@ -255,10 +255,8 @@ def onnx_session_options(ort, threads: int):
     """ONNX Runtime options for a model that shares the CPU with other runtimes (the live app runs
     BlazeFace and the classifier in turn on every frame).
 
-    ORT's worker threads busy-wait after each run by default. Beside another model on a 2-core CPU
-    that spinning stole the cores the next model needed: BlazeFace on ORT and the classifier on
-    TFLite took 45 ms per frame with spinning and 27-33 ms without (``benchmarks/live_video.py``:
-    23.7 -> 26.6 and 25.4 -> 29.6 FPS), at the cost of a slightly slower detection alone.
+    ORT's worker threads busy-wait after each run by default; on a 2-core CPU that spinning takes
+    the cores the next model needs (docs/experiments/live-video.md, "Two runtimes on two cores").
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
