@@ -298,10 +298,9 @@ class BlazeFaceDetector:
         rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
         ph, pw = round(ih * self.scale), round(iw * self.scale)
         padded = cv2.copyMakeBorder(rgb, 0, max(0, ph - h), 0, max(0, pw - w), cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        # Anti-aliased shrink: a Gaussian of sigma (f - 1) / 2 for a factor f (scikit-image's
-        # rescale rule), then bilinear. INTER_AREA at a factor like 1.875 (640x480 -> 352x256) made
-        # a detection 1.6-2 ms slower (of 15-17) for the same faces: on 2,800 validation faces
-        # (benchmarks/framing.py --split val) recall 0.965 against 0.964, the app's crops 0.669 both.
+        # Anti-aliased shrink: a Gaussian of sigma (f - 1) / 2 for a factor f (scikit-image's rescale
+        # rule), then bilinear: INTER_AREA is slow at non-integer factors such as 1.875 (640x480 ->
+        # 352x256), for the same faces found (docs/experiments/live-video.md, "BlazeFace's input").
         if self.scale > 1:
             padded = cv2.GaussianBlur(padded, (0, 0), (self.scale - 1) / 2)
         x = cv2.resize(padded, (iw, ih), interpolation=cv2.INTER_LINEAR)
