@@ -142,6 +142,48 @@ def test_a_hyperband_search_interrupted_and_lost_continues_from_its_mirror(small
     assert table["promoted_from"].notna().sum() == 1
 
 
+def _is_start(row, start) -> bool:
+    return all(row[k] == pytest.approx(v) if isinstance(v, float) else row[k] == v for k, v in start.items())
+
+
+@pytest.mark.parametrize(
+    "tuner",
+    [
+        ("--tuner", "random", "--epochs", "1"),
+        ("--tuner", "bayesian", "--epochs", "1"),
+        ("--epochs", "2", "--min-epochs", "1", "--factor", "2"),
+    ],
+    ids=["random", "bayesian", "hyperband"],
+)
+def test_the_first_trial_is_the_spaces_start(tuner, small_fer, tmp_path, monkeypatch):
+    """tuning/mobilenetv2.json starts from the shipped recipe: trial 0 trains it, the others are drawn."""
+    start = json.loads(SPACE.read_text())["start"]
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5, 0.4, 0.6, 0.2]))
+    assert main(_argv(small_fer, tmp_path / "s", trials=3, limit=128, tuner=tuner)) == 0
+    table = pd.read_csv(tmp_path / "s" / "trials.csv").sort_values("trial")
+    first = table.iloc[0]
+    assert first["trial"] == 0 and _is_start(first, start)
+    drawn = table[table["promoted_from"].isna()] if "promoted_from" in table else table
+    assert sum(_is_start(row, start) for _, row in drawn.iterrows()) == 1
+
+
+def test_a_continued_search_does_not_train_its_start_again(small_fer, tmp_path, monkeypatch):
+    start = json.loads(SPACE.read_text())["start"]
+    out, mirror = tmp_path / "s", tmp_path / "state"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5, 0.4]))
+    assert main(_argv(small_fer, out, trials=1, limit=128, extra=["--mirror", str(mirror)])) == 0
+    import shutil
+
+    shutil.rmtree(out)  # continued from the mirror: the oracle's record of tried values comes back with it
+    assert main(_argv(small_fer, out, trials=3, limit=128, extra=["--mirror", str(mirror)])) == 0
+    table = pd.read_csv(out / "trials.csv")
+    assert len(table) == 3 and [_is_start(row, start) for _, row in table.sort_values("trial").iterrows()] == [
+        True,
+        False,
+        False,
+    ]
+
+
 @pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     out = tmp_path / "distributed"
@@ -171,6 +213,15 @@ def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
     assert json.loads((tmp_path / "state" / "search" / "oracle.json").read_text())["ongoing_trials"] == {}
 
 
+def _with_start(**start) -> str:
+    """A two-option space whose first trial is ``start``."""
+    space = {
+        "optimizer": {"type": "choice", "values": ["adamw", "sgd"]},
+        "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"},
+    }
+    return json.dumps({"hyperparameters": space, "start": start})
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
@@ -181,6 +232,14 @@ def test_chief_and_two_workers_run_every_trial_once(small_fer, tmp_path):
         ('{"hyperparameters": {"epochs": {"type": "int", "min": 1, "max": 5}}}', "'epochs' is not searchable"),
         ('{"fixed": {"data": "x"}, "hyperparameters": {}}', "'data' is not searchable"),
         ('{"fixed": {}}', "needs a 'hyperparameters' mapping"),
+        ('{"hyperparameters": {}, "fixd": {"dropout": 0.1}}', "unknown entry 'fixd'"),
+        (
+            _with_start(optimizer="sgd", learning_rate=1e-3, dropout=0.2),
+            "'start' sets 'dropout', which the space does not",
+        ),
+        (_with_start(optimizer="sgd"), "'start' needs a value for 'learning_rate'"),
+        (_with_start(optimizer="adam", learning_rate=1e-3), "'start' gives optimizer='adam', outside what the space"),
+        (_with_start(optimizer="sgd", learning_rate=0.5), "'start' gives learning_rate=0.5, outside"),
     ],
 )
 def test_bad_search_space(content, message, tmp_path, capsys):

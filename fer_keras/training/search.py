@@ -34,7 +34,14 @@ from fer_keras.models.registry import builder_options
 from fer_keras.runs import RunDir, atomic_write
 from fer_keras.training.config import MONITOR, TUNERS, TrainConfig
 from fer_keras.training.loop import train
-from fer_keras.training.space import check_model_options, check_space, define, load_space, trial_config
+from fer_keras.training.space import (
+    check_model_options,
+    check_space,
+    define,
+    load_space,
+    start_values,
+    trial_config,
+)
 
 OBJECTIVE = MONITOR
 
@@ -114,7 +121,32 @@ def trial_problem(result) -> str:
     return ""
 
 
-class MinEpochsHyperbandOracle(kt.oracles.HyperbandOracle):
+class StartsFromRecipe:
+    """An oracle whose first new configuration is ``start`` (a space's ``start`` values) when given:
+    the search sets out from the current recipe and its table shows whether anything beats it. The
+    random draws of the other trials are the same as without it."""
+
+    def __init__(self, *args, start: dict | None = None, **kwargs):
+        self.start = dict(start or {})
+        super().__init__(*args, **kwargs)
+
+    def _random_values(self):
+        # KerasTuner records each trial's values as it creates it (and keeps them in its state), so
+        # the start is proposed once, also across a resumed search
+        if self.start and not self._duplicate(self.start):
+            return dict(self.start)
+        return super()._random_values()
+
+
+class RandomOracle(StartsFromRecipe, kt.oracles.RandomSearchOracle):
+    pass
+
+
+class BayesianOracle(StartsFromRecipe, kt.oracles.BayesianOptimizationOracle):
+    pass
+
+
+class MinEpochsHyperbandOracle(StartsFromRecipe, kt.oracles.HyperbandOracle):
     """KerasTuner's Hyperband whose smallest budget is ``min_epochs`` rather than one epoch: a
     one-epoch run of a from-scratch net on a cosine schedule with a warm-up epoch ranks nothing."""
 
@@ -145,11 +177,16 @@ def make_tuner(spec: SearchSpec, base: TrainConfig, space: dict, out: Path):
     """A tuner of the spec's kind (checked by ``check_spec``) over ``space``; Hyperband spends at
     most ``spec.epochs`` on a trial."""
     objective = kt.Objective(OBJECTIVE, direction="max")
-    common = dict(objective=objective, seed=spec.seed, max_consecutive_failed_trials=MAX_FAILED_IN_A_ROW)
+    common = dict(
+        objective=objective,
+        seed=spec.seed,
+        max_consecutive_failed_trials=MAX_FAILED_IN_A_ROW,
+        start=start_values(space),
+    )
     if spec.tuner == "random":
-        oracle = kt.oracles.RandomSearchOracle(max_trials=spec.max_trials, **common)
+        oracle = RandomOracle(max_trials=spec.max_trials, **common)
     elif spec.tuner == "bayesian":
-        oracle = kt.oracles.BayesianOptimizationOracle(max_trials=spec.max_trials, **common)
+        oracle = BayesianOracle(max_trials=spec.max_trials, **common)
     else:
         oracle = MinEpochsHyperbandOracle(
             max_epochs=spec.epochs,

@@ -45,7 +45,53 @@ def load_space(path: str | Path) -> dict:
         raise FerKerasError(f"search space {path}: 'fixed' must be a mapping of option names to values")
     for name in fixed:
         _check_name(path, name)
+    unknown = sorted(set(space) - SPACE_KEYS)
+    if unknown:
+        raise FerKerasError(
+            f"search space {path}: unknown entry {unknown[0]!r} (a space has {', '.join(sorted(SPACE_KEYS))})"
+        )
+    _check_start(path, space)
     return space
+
+
+SPACE_KEYS = {"model", "fixed", "hyperparameters", "start"}
+
+
+def _check_start(path: Path, space: dict) -> None:
+    """``start``: the first trial's value of every searched hyper-parameter (the recipe the search
+    sets out from, so its table shows what beats it); each value must lie in its range."""
+    if "start" not in space:
+        return
+    start, searched = space["start"], space["hyperparameters"]
+    if not isinstance(start, dict):
+        raise FerKerasError(f"search space {path}: 'start' must map each searched hyper-parameter to a value")
+    extra = [name for name in start if name not in searched]
+    if extra:
+        raise FerKerasError(f"search space {path}: 'start' sets {extra[0]!r}, which the space does not search")
+    missing = [name for name in searched if name not in start]
+    if missing:
+        raise FerKerasError(f"search space {path}: 'start' needs a value for {', '.join(map(repr, missing))}")
+    for name, value in start.items():
+        spec = searched[name]
+        if spec["type"] == "choice":
+            inside = value in spec["values"]
+        else:
+            inside = isinstance(value, (int, float)) and not isinstance(value, bool)
+            inside = inside and spec["min"] <= value <= spec["max"]
+        if not inside:
+            raise FerKerasError(f"search space {path}: 'start' gives {name}={value!r}, outside what the space searches")
+
+
+def start_values(space: dict) -> dict:
+    """The space's ``start`` in the types KerasTuner gives its hyper-parameters ({} without one)."""
+    values = {}
+    for name, value in space.get("start", {}).items():
+        spec = space["hyperparameters"][name]
+        if spec["type"] == "choice":
+            values[name] = next(v for v in spec["values"] if v == value)
+        else:
+            values[name] = float(value) if spec["type"] == "float" else int(value)
+    return values
 
 
 def _check_name(path: Path, name: str) -> None:
