@@ -240,6 +240,10 @@ def _with_start(**start) -> str:
         (_with_start(optimizer="sgd"), "'start' needs a value for 'learning_rate'"),
         (_with_start(optimizer="adam", learning_rate=1e-3), "'start' gives optimizer='adam', outside what the space"),
         (_with_start(optimizer="sgd", learning_rate=0.5), "'start' gives learning_rate=0.5, outside"),
+        (
+            '{"hyperparameters": {"head_epochs": {"type": "int", "min": 0, "max": 4}}, "start": {"head_epochs": 1.5}}',
+            "'start' gives head_epochs=1.5, outside",
+        ),
     ],
 )
 def test_bad_search_space(content, message, tmp_path, capsys):

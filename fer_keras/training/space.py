@@ -78,6 +78,7 @@ def _check_start(path: Path, space: dict) -> None:
         else:
             inside = isinstance(value, (int, float)) and not isinstance(value, bool)
             inside = inside and spec["min"] <= value <= spec["max"]
+            inside = inside and (spec["type"] == "float" or float(value).is_integer())
         if not inside:
             raise FerKerasError(f"search space {path}: 'start' gives {name}={value!r}, outside what the space searches")
 
