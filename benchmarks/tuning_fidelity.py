@@ -5,8 +5,9 @@ cut into N strata, one configuration per stratum, choices dealt out evenly), tra
 budget (epochs) with the same code path as a search trial, and reports each configuration's best
 validation macro-F1 per budget and the Spearman rank correlation between every pair of budgets.
 Never reads the test split for any choice; every run resumes (rerun the same command), and a
-cell already in the results JSON is kept, so a fresh checkout continues the study where the
-committed table stops instead of retraining it.
+cell already in the results JSON is kept when the data's content hash matches (wherever the
+dataset lives), so a fresh checkout continues the study where the committed table stops instead
+of retraining it.
 
     python benchmarks/tuning_fidelity.py --data ../shared/data/fer2013 --space tuning/mobilenetv2.json \\
         --configs 6 --budgets 2 6 18 --out runs/fidelity --results tuning/results/fidelity
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from fer_keras.data.loading import LoadReport, load_faces
 from fer_keras.runs import RunDir
 from fer_keras.training.config import TrainConfig
 from fer_keras.training.loop import train
@@ -67,11 +69,22 @@ def run_budget(base: TrainConfig, settings: dict, epochs: int, out: Path) -> dic
     return {"val_macro_f1": state["best_val_f1"], "seconds": state["train_seconds"]}
 
 
+def same_data(previous: dict, results: dict) -> bool:
+    """Whether two studies trained on the same images: by content hash (the same dataset given by
+    another path, as on a fresh checkout elsewhere, is the same data), or, for results written
+    before studies recorded the hash, by the `--data` text."""
+    if "data_hash" in previous:
+        return previous["data_hash"] == results["data_hash"] and previous.get("limit") == results["limit"]
+    return previous.get("data") == results["data"]
+
+
 def kept_scores(previous: dict, results: dict) -> int:
     """Copy into `results` every score of `previous` (an earlier results JSON) that was measured on
     the same configuration, data and seed; returns how many cells were kept."""
-    same_study = all(previous.get(k) == results[k] for k in ("space", "seed", "data", "searched"))
-    if not same_study or len(previous.get("configs", [])) != len(results["configs"]):
+    same_study = all(previous.get(k) == results[k] for k in ("space", "seed", "searched"))
+    if not same_study or not same_data(previous, results):
+        return 0
+    if len(previous.get("configs", [])) != len(results["configs"]):
         return 0
     kept = 0
     for old, new in zip(previous["configs"], results["configs"]):
@@ -83,6 +96,14 @@ def kept_scores(previous: dict, results: dict) -> int:
                 new["scores"][budget] = {"machine": previous.get("machine", ""), **score}
                 kept += 1
     return kept
+
+
+def data_hash(data: str) -> str:
+    """The dataset's content hash as training prints it (``hash 315d100cda05``): file paths relative
+    to the dataset's root and their bytes, so it does not depend on where the dataset lives."""
+    report = LoadReport()
+    load_faces(data, report=report)
+    return report.key[:12]
 
 
 def run_order(results: dict, budget: int) -> list[int]:
@@ -186,6 +207,8 @@ def main() -> None:
         "seed": args.seed,
         "data": f"{args.data}"
         + (f" (--limit {args.limit})" if args.limit else " (all of train, 10 % held out for validation)"),
+        "data_hash": data_hash(args.data),
+        "limit": args.limit,
         "budgets": sorted(args.budgets),
         "searched": list(space["hyperparameters"]),
         "configs": [{"settings": c, "scores": {}} for c in configs],
@@ -194,8 +217,15 @@ def main() -> None:
     report.parent.mkdir(parents=True, exist_ok=True)
     if report.with_suffix(".json").exists():
         previous = json.loads(report.with_suffix(".json").read_text())
-        print(f"kept {kept_scores(previous, results)} finished runs from {report.with_suffix('.json')}", flush=True)
+        kept = kept_scores(previous, results)
+        print(f"kept {kept} finished runs from {report.with_suffix('.json')}", flush=True)
         results["date"], results["machine"] = previous.get("date", results["date"]), previous.get("machine", "")
+        if kept:
+            # the record names the command and data as the study first ran them, wherever they are now
+            results["command"], results["data"] = previous["command"], previous["data"]
+            if "data_hash" not in previous:
+                results["correlations"] = previous.get("correlations", [])
+                report.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     for budget in sorted(args.budgets):  # every configuration at the short budget first: partial results rank
         for i in run_order(results, budget):
             if str(budget) in results["configs"][i]["scores"]:
