@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
 
 VERBOSE_FLAG = "--verbose"
 
@@ -127,6 +127,9 @@ def cli_main(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | N
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except OSError as err:  # a full disk or a folder without write permission, met mid-run
+            print(f"error: {first_line(err)}", file=sys.stderr)
+            return 2
         except SystemExit as done:  # --help, or a usage error already printed
             return done.code if isinstance(done.code, int) else 0
         finally:

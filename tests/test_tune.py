@@ -142,6 +142,30 @@ def test_a_hyperband_search_interrupted_and_lost_continues_from_its_mirror(small
     assert table["promoted_from"].notna().sum() == 1
 
 
+def test_a_search_in_progress_has_its_table_after_every_trial(small_fer, tmp_path, monkeypatch, capsys):
+    """A search of hours is read (and its table committed) while it runs: the trials table, best
+    hyper-parameters and plot follow every finished trial, not only the search's end; a table
+    that cannot be written warns and the search goes on."""
+    out = tmp_path / "search"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5, KeyboardInterrupt()]))
+    assert main(_argv(small_fer, out, trials=3, limit=128)) == 130
+    table = pd.read_csv(out / "trials.csv")
+    assert sorted(table.loc[table["status"] == "COMPLETED", "val_macro_f1"]) == [0.3, 0.5]
+    assert json.loads((out / "best_hyperparameters.json").read_text())["val_macro_f1"] == 0.5
+    assert (out / "hyperparameters.png").exists()
+
+    def broken(tuner, where):
+        raise OSError("No space left on device\nmore")
+
+    monkeypatch.setattr(search, "write_results", broken)
+    monkeypatch.setattr(search, "train", _fake_train([0.4, 0.6]))
+    capsys.readouterr()
+    assert main(_argv(small_fer, out, trials=3, limit=128)) == 2  # the search's own final table fails too
+    err = capsys.readouterr().err
+    assert "warning: could not write the trials table" in err and "error: No space left on device" in err
+    assert "Traceback" not in err
+
+
 def _is_start(row, start) -> bool:
     return all(row[k] == pytest.approx(v) if isinstance(v, float) else row[k] == v for k, v in start.items())
 

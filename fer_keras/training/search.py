@@ -380,6 +380,22 @@ def write_results(tuner, out: Path) -> list[dict]:
     return rows
 
 
+def report_each_trial(tuner, out: Path) -> None:
+    """Rewrite the trials table, best hyper-parameters and plots after every trial (in the process
+    that owns the oracle), so a search of hours can be read, and its table committed, while it runs."""
+    end_trial = tuner.oracle.end_trial
+
+    def end_and_report(trial):
+        result = end_trial(trial)
+        try:
+            write_results(tuner, out)
+        except Exception as err:  # a table that cannot be written must not stop a search of hours
+            print(f"warning: could not write the trials table in {out}: {first_line(err)}", file=sys.stderr, flush=True)
+        return result
+
+    tuner.oracle.end_trial = end_and_report
+
+
 def _markdown(table) -> str:
     def cell(value):
         if isinstance(value, float):
@@ -527,6 +543,7 @@ def run_search(spec: SearchSpec) -> SearchResult:
     check_same_search(out, record, write=not role.startswith("tuner"))
     tuner = make_tuner(spec, base, space, out)
     if not role.startswith("tuner"):
+        report_each_trial(tuner, out)
         print(describe_plan(spec), flush=True)
     try:
         tuner.search()
