@@ -164,6 +164,7 @@ def tune_model(
     train_best: bool = False,
     best_epochs: int = 0,
     mirror: str | Path | None = None,
+    report_only: bool = False,
     verbose: int = 0,
 ) -> SearchResult:
     """A KerasTuner search, as ``python -m fer_keras.tune`` (run it again to continue it). The
@@ -171,7 +172,8 @@ def tune_model(
     ``train_best`` run. Hyperband (the default) trains ``epochs`` at most and ``min_epochs`` at
     least per trial; random and bayesian run ``max_trials`` (default 8) trials of ``epochs``.
     ``mirror``: a folder that keeps a copy of the search's state after every trial, from which a
-    search whose ``out`` was lost continues."""
+    search whose ``out`` was lost continues. ``report_only``: write the results of the search kept in
+    ``out`` (or ``mirror``) and train nothing."""
     from fer_keras.data.loading import check_data_path
     from fer_keras.training.search import SearchSpec, run_search
 
@@ -192,6 +194,7 @@ def tune_model(
         train_best=train_best,
         best_epochs=best_epochs,
         mirror=str(mirror or ""),
+        report_only=report_only,
         verbose=verbose,
     )
     return run_search(spec)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fer_keras.cli import cli_main, command_parser, options_from
 from fer_keras.data.loading import check_data_path
+from fer_keras.errors import FerKerasError
 from fer_keras.training.config import TUNERS
 from fer_keras.training.space import load_space
 
@@ -53,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "or a folder under version control; a lost --out continues from it",
     )
     p.add_argument("--train-best", action="store_true", help="retrain the best configuration into OUT/best_run")
+    p.add_argument(
+        "--report",
+        dest="report_only",
+        action="store_true",
+        help="write the trials table and plots of the search kept in OUT (or --mirror) and exit, training nothing",
+    )
     p.add_argument("--best-epochs", type=int, default=0, help="epochs for --train-best (default: --epochs)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines from the trials")
     return p
@@ -67,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     from fer_keras.training.search import SearchSpec, check_spec, launch_workers, run_search
 
     spec = check_spec(options_from(SearchSpec, args, data=str(data), verbose=0 if args.quiet else 2))
+    if args.workers and args.report_only:
+        raise FerKerasError("--report trains nothing: run --workers without it")
     if args.workers:
         code = launch_workers(argv, args.workers)
         if code != 0 or not args.train_best:

@@ -166,6 +166,31 @@ def test_a_search_in_progress_has_its_table_after_every_trial(small_fer, tmp_pat
     assert "Traceback" not in err
 
 
+def test_report_writes_the_table_of_a_kept_search_and_trains_nothing(small_fer, tmp_path, monkeypatch, capsys):
+    out, mirror = tmp_path / "search", tmp_path / "state"
+    monkeypatch.setattr(search, "train", _fake_train([0.3, 0.5]))
+    assert main(_argv(small_fer, out, trials=3, limit=128, extra=["--mirror", str(mirror)])) == 0  # the 3rd fails
+    monkeypatch.setattr(search, "train", _fake_train([]))  # any training now fails the test's trial
+    elsewhere = tmp_path / "report"
+    capsys.readouterr()
+    # with room for two more trials: a search would try them, a report does not
+    assert main(_argv(small_fer, elsewhere, trials=5, limit=128, extra=["--mirror", str(mirror), "--report"])) == 0
+    printed = capsys.readouterr().out
+    assert "trials=3 completed=2 best_val_macro_f1=0.5000" in printed
+    table = pd.read_csv(elsewhere / "trials.csv")
+    assert sorted(table["val_macro_f1"].dropna()) == [0.3, 0.5] and (elsewhere / "hyperparameters.png").exists()
+
+    for extra, message in (
+        (["--report"], "no search to report in"),
+        (["--report", "--train-best"], "--report trains nothing"),
+        (["--report", "--workers", "2"], "--report trains nothing"),
+    ):
+        assert main(_argv(small_fer, tmp_path / "none", limit=128, extra=extra)) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists()
+
+
 def _is_start(row, start) -> bool:
     return all(row[k] == pytest.approx(v) if isinstance(v, float) else row[k] == v for k, v in start.items())
 
@@ -464,6 +489,7 @@ def test_the_command_the_api_and_searchspec_agree_on_every_default():
     spec = {f.name: f.default for f in dataclasses.fields(search.SearchSpec) if f.default is not dataclasses.MISSING}
     cli = vars(build_parser().parse_args(["--space", "s.json", "--out", "o"]))
     api = {k: p.default for k, p in inspect.signature(fer_keras.tune_model).parameters.items()}
-    for name in ("tuner", "max_trials", "epochs", "min_epochs", "factor", "iterations", "limit", "seed", "best_epochs"):
+    names = ("tuner", "max_trials", "epochs", "min_epochs", "factor", "iterations", "limit", "seed", "best_epochs")
+    for name in (*names, "report_only"):
         assert cli[name] == spec[name] and api[name] == spec[name], name
     assert search.describe_plan(search.SearchSpec(space="s", out="o")).startswith("hyperband search: 30 trials")

@@ -471,6 +471,7 @@ class SearchSpec:
     best_epochs: int = 0  # default: epochs
     verbose: int = 2
     mirror: str = ""  # also keep the state here after every trial; continue from it if out is lost
+    report_only: bool = False  # write the results of the search kept in out (or mirror); train nothing
 
 
 @dataclass
@@ -489,6 +490,8 @@ def check_spec(spec: SearchSpec) -> SearchSpec:
         raise FerKerasError(f"unknown --tuner {spec.tuner!r}; choose from {', '.join(TUNERS)}")
     if spec.epochs < 1:
         raise FerKerasError("--epochs must be at least 1")
+    if spec.report_only and spec.train_best:
+        raise FerKerasError("--report trains nothing: run --train-best without it")
     if spec.tuner == "hyperband":
         if spec.max_trials:
             raise FerKerasError(
@@ -535,6 +538,8 @@ def run_search(spec: SearchSpec) -> SearchResult:
     check_space(space, base, where)
     check_model_options(space, spec.model, builder_options(spec.model), where)
     splits = runs.load_config_splits(asdict(base))  # fails here, before any folder is made, on bad data
+    if spec.report_only and not any((Path(d) / SEARCH_FILE).exists() for d in (out, spec.mirror) if d):
+        raise FerKerasError(f"no search to report in {out}" + (f" or {spec.mirror}" if spec.mirror else ""))
     out.mkdir(parents=True, exist_ok=True)
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
     record = search_record(spec, space, splits.data_hash)
@@ -542,6 +547,8 @@ def run_search(spec: SearchSpec) -> SearchResult:
         restore_from_mirror(out, Path(spec.mirror), record)
     check_same_search(out, record, write=not role.startswith("tuner"))
     tuner = make_tuner(spec, base, space, out)
+    if spec.report_only:
+        return SearchResult(write_results(tuner, out))
     if not role.startswith("tuner"):
         report_each_trial(tuner, out)
         print(describe_plan(spec), flush=True)
