@@ -94,6 +94,11 @@ def test_longer_budgets_run_the_cheapest_configuration_first(fidelity):
     assert module.run_order(results, 6) == [1, 3, 0, 2]
 
 
+def _study(module, monkeypatch, data, results) -> dict:
+    _main(module, monkeypatch, data, results)
+    return json.loads(results.with_suffix(".json").read_text())
+
+
 def test_the_same_data_at_another_path_keeps_the_cells_and_changed_data_does_not(
     fidelity, small_fer, tmp_path, monkeypatch
 ):
@@ -101,21 +106,19 @@ def test_the_same_data_at_another_path_keeps_the_cells_and_changed_data_does_not
 
     module, ran = fidelity
     results = tmp_path / "fidelity"
-    _main(module, monkeypatch, small_fer, results)
-    first = json.loads(results.with_suffix(".json").read_text())
+    first = _study(module, monkeypatch, small_fer, results)
 
     # a fresh checkout elsewhere: the same images under another path keep every cell, and the
     # record keeps naming the command as the study ran it
     moved = shutil.copytree(small_fer, tmp_path / "elsewhere" / "fer2013")
     ran.clear()
-    _main(module, monkeypatch, moved, results)
+    kept = _study(module, monkeypatch, moved, results)
     assert ran == []
-    kept = json.loads(results.with_suffix(".json").read_text())
     assert kept["command"] == first["command"] and kept["data_hash"] == first["data_hash"]
 
     # one image's bytes changed: another dataset, every cell runs again
     image = next((moved / "train" / "happy").iterdir())
-    image.write_bytes((moved / "train" / "sad" / next((moved / "train" / "sad").iterdir()).name).read_bytes())
+    image.write_bytes(next((moved / "train" / "sad").iterdir()).read_bytes())
     _main(module, monkeypatch, moved, results)
     assert len(ran) == 6
 
@@ -125,12 +128,10 @@ def test_results_from_before_the_data_hash_are_matched_by_path_and_gain_the_hash
 ):
     module, ran = fidelity
     results = tmp_path / "fidelity"
-    _main(module, monkeypatch, small_fer, results)
-    old = json.loads(results.with_suffix(".json").read_text())
+    old = _study(module, monkeypatch, small_fer, results)
     del old["data_hash"], old["limit"]
     results.with_suffix(".json").write_text(json.dumps(old))
     ran.clear()
-    _main(module, monkeypatch, small_fer, results)
+    upgraded = _study(module, monkeypatch, small_fer, results)
     assert ran == []
-    upgraded = json.loads(results.with_suffix(".json").read_text())
     assert upgraded["data_hash"] and upgraded["correlations"] == old["correlations"]
