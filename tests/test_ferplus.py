@@ -369,6 +369,49 @@ def test_the_votes_as_a_teacher_of_a_fer2013_model():
     np.testing.assert_allclose(agree[0], mixed[0])
 
 
+@pytest.mark.slow
+def test_a_ferplus_run_distils_from_an_8_class_teacher_only(voted_fer, tmp_path):
+    from fer_keras.inference.predictor import load_predictor, predict
+    from fer_keras.training.config import TrainConfig
+    from fer_keras.training.distill import PROBS_FILE, soft_targets
+    from fer_keras.training.loop import train
+
+    shipped = Path(__file__).resolve().parents[1] / "saved_models"
+    root, votes, _ = voted_fer
+    # the teacher mixes into the vote targets, not into one-hot majorities
+    vote_targets = ferplus.targets(np.array([votes_row(happiness=6, neutral=4)], np.float32), "crossentropy")
+    teacher = np.full((1, 8), 1 / 8, np.float32)
+    np.testing.assert_allclose(soft_targets(vote_targets, teacher, 0.5), 0.5 * vote_targets + 0.5 / 8, atol=1e-6)
+
+    def config(teacher: Path, out: str) -> TrainConfig:
+        return TrainConfig(
+            data=str(root),
+            ferplus=str(votes),
+            ferplus_mode="crossentropy",
+            teacher=str(teacher),
+            distill_alpha=0.3,
+            out=str(tmp_path / out),
+            epochs=1,
+            batch_size=16,
+            augment="none",
+            verbose=0,
+            width=0.5,
+            depth=0.34,
+            export=False,
+        )
+
+    with pytest.raises(FerKerasError, match="predicts 7 classes .* this run trains 8") as refused:
+        train(config(shipped / "mobilenetv2.keras", "fer2013-teacher"))
+    assert "\n" not in str(refused.value) and not (tmp_path / "fer2013-teacher").exists()
+
+    result = train(config(shipped / "mobilenetv2_ferplus.keras", "ferplus-teacher"))
+    assert result.test_metrics["labels"] == list(FERPLUS_EMOTIONS)
+    cached = np.load(tmp_path / "ferplus-teacher" / PROBS_FILE, allow_pickle=False)
+    train_split = load_splits(root, ferplus=votes).train
+    expected = predict(load_predictor(shipped / "mobilenetv2_ferplus.keras"), train_split.images)
+    np.testing.assert_allclose(cached, expected, atol=1e-5)
+
+
 def test_a_teacher_run_keeps_fer2013_labels_and_is_scored_on_them(voted_fer, tmp_path):
     from fer_keras.runs import select_split
     from fer_keras.training.config import TrainConfig
@@ -387,6 +430,8 @@ def test_a_teacher_run_keeps_fer2013_labels_and_is_scored_on_them(voted_fer, tmp
         TrainConfig(ferplus_alpha=0.3).validate()
     with pytest.raises(FerKerasError, match=r"\[0, 0.5\]"):
         TrainConfig(ferplus="v.csv", ferplus_alpha=0.7).validate()
+    with pytest.raises(FerKerasError, match="--teacher and --ferplus-alpha cannot be combined"):
+        TrainConfig(ferplus="v.csv", ferplus_alpha=0.3, teacher="t.keras").validate()
 
 
 def test_a_shipped_model_by_name(tmp_path, monkeypatch):

@@ -173,7 +173,9 @@ class TrainConfig:
         False, "with --ferplus-alpha: use the votes only where their majority is the FER2013 label", "data"
     )
     # distillation
-    teacher: str = option("", "teacher model: .keras, SavedModel, .tflite, .onnx or run dir", "distillation")
+    teacher: str = option(
+        "", "teacher model: .keras, SavedModel, .tflite, .onnx or run dir (FER+ runs: an 8-class model)", "distillation"
+    )
     teacher_tta: str = option("none", "views the teacher averages", "distillation", choices=TTA_MODES)
     distill_alpha: float = option(0.5, "weight of the teacher in the targets", "distillation")
     distill_temperature: float = option(1.0, "> 1 softens the teacher's probabilities", "distillation")
@@ -291,6 +293,10 @@ class TrainConfig:
             ),
             (not self.ferplus_alpha or self.ferplus, "--ferplus-alpha needs --ferplus VOTES.csv"),
             (not self.ferplus_agree or self.ferplus_alpha, "--ferplus-agree needs --ferplus-alpha"),
+            (
+                not (self.teacher and self.ferplus_alpha),
+                "--teacher and --ferplus-alpha cannot be combined: each mixes its own targets into the labels",
+            ),
             (
                 not self.ferplus_ties or (self.ferplus and not self.ferplus_alpha and self.ferplus_mode != "majority"),
                 "--ferplus-ties needs --ferplus VOTES.csv with --ferplus-mode crossentropy or probability "

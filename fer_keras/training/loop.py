@@ -228,18 +228,15 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             )
     elif config.ferplus_mode != "majority":
         raise FerKerasError("--ferplus-mode needs FER+ votes for a folder dataset (--ferplus fer2013_votes.csv)")
-    if config.teacher and targets is not None:
-        raise FerKerasError(
-            "--teacher and FER+ vote targets cannot be combined; mix the votes into a FER2013 run instead"
-        )
     if config.teacher:
         from fer_keras.training.distill import cached_teacher_probs, soft_targets
 
         teacher_started = time.perf_counter()
         teacher = cached_teacher_probs(
-            run_dir, config.teacher, splits.train.images, config.teacher_tta, config.distill_temperature
+            run_dir, config.teacher, splits.train.images, config.teacher_tta, config.distill_temperature, classes
         )
-        targets = soft_targets(splits.train.labels, teacher, config.distill_alpha)
+        # a FER+ run mixes the teacher into its vote targets, a FER2013 run into the one-hot labels
+        targets = soft_targets(splits.train.labels if targets is None else targets, teacher, config.distill_alpha)
         if config.verbose:
             agree = float((teacher.argmax(1) == splits.train.labels).mean())
             print(
