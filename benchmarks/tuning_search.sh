@@ -18,5 +18,9 @@ python -m fer_keras.tune --data "$DATA" --space tuning/mobilenetv2.json --out "$
 mkdir -p "$RESULTS"
 cp "$OUT"/{trials.csv,trials.md,best_hyperparameters.json,hyperparameters.png,search.json} "$RESULTS"/
 rm -rf "$RESULTS/hparams" && cp -r "$OUT/hparams" "$RESULTS/hparams"
-python -m fer_keras.significance saved_models/mobilenetv2.keras "$OUT/best_run/best.keras" --data "$DATA" \
-    --split val | tee "$RESULTS/significance_val.txt"
+{
+    echo "# A = saved_models/mobilenetv2.keras (shipped), B = the best trial retrained for 70 epochs" \
+        "($OUT/best_run/best.keras), validation split"
+    python -m fer_keras.significance saved_models/mobilenetv2.keras "$OUT/best_run/best.keras" --data "$DATA" \
+        --split val
+} | tee "$RESULTS/significance_val.txt"
