@@ -249,6 +249,25 @@ def test_class_lists_follow_the_output_width():
         class_names(5)
 
 
+def tiny_ferplus_config(root: Path, votes: Path, out: Path, **options):
+    """A one-epoch FER+ run of a small MobileNetV2 on the voted subset."""
+    from fer_keras.training.config import TrainConfig
+
+    return TrainConfig(
+        model="mobilenetv2",
+        data=str(root),
+        ferplus=str(votes),
+        out=str(out),
+        epochs=1,
+        batch_size=16,
+        augment="none",
+        verbose=0,
+        width=0.5,
+        depth=0.34,
+        **options,
+    )
+
+
 @pytest.mark.slow
 def test_an_8_class_model_through_train_evaluate_export_live_and_the_api(voted_fer, tmp_path, capsys):
     from fer_keras import EmotionRecognizer
@@ -257,25 +276,11 @@ def test_an_8_class_model_through_train_evaluate_export_live_and_the_api(voted_f
     from fer_keras.evaluate import main as evaluate_main
     from fer_keras.export import main as export_main
     from fer_keras.live import main as live_main
-    from fer_keras.training.config import TrainConfig
     from fer_keras.training.loop import train
 
     root, votes, _ = voted_fer
     run = tmp_path / "run"
-    config = TrainConfig(
-        model="mobilenetv2",
-        data=str(root),
-        ferplus=str(votes),
-        ferplus_mode="probability",
-        out=str(run),
-        epochs=1,
-        batch_size=16,
-        augment="none",
-        verbose=0,
-        width=0.5,
-        depth=0.34,
-    )
-    result = train(config)
+    result = train(tiny_ferplus_config(root, votes, run, ferplus_mode="probability"))
     assert len(result.test_metrics["confusion_matrix"]) == 8
     assert result.test_metrics["labels"] == list(FERPLUS_EMOTIONS)
 
@@ -372,7 +377,6 @@ def test_the_votes_as_a_teacher_of_a_fer2013_model():
 @pytest.mark.slow
 def test_a_ferplus_run_distils_from_an_8_class_teacher_only(voted_fer, tmp_path):
     from fer_keras.inference.predictor import load_predictor, predict
-    from fer_keras.training.config import TrainConfig
     from fer_keras.training.distill import PROBS_FILE, soft_targets
     from fer_keras.training.loop import train
 
@@ -383,20 +387,14 @@ def test_a_ferplus_run_distils_from_an_8_class_teacher_only(voted_fer, tmp_path)
     teacher = np.full((1, 8), 1 / 8, np.float32)
     np.testing.assert_allclose(soft_targets(vote_targets, teacher, 0.5), 0.5 * vote_targets + 0.5 / 8, atol=1e-6)
 
-    def config(teacher: Path, out: str) -> TrainConfig:
-        return TrainConfig(
-            data=str(root),
-            ferplus=str(votes),
+    def config(teacher: Path, out: str):
+        return tiny_ferplus_config(
+            root,
+            votes,
+            tmp_path / out,
             ferplus_mode="crossentropy",
             teacher=str(teacher),
             distill_alpha=0.3,
-            out=str(tmp_path / out),
-            epochs=1,
-            batch_size=16,
-            augment="none",
-            verbose=0,
-            width=0.5,
-            depth=0.34,
             export=False,
         )
 
