@@ -1,8 +1,9 @@
 """Average trained models into one ``.keras`` file: ``python -m fer_keras.ensemble A B [...] --out FILE``.
 
-The file takes the raw 48x48 crop and gives the mean of the members' probabilities: evaluate it,
-export it, or use it as a distillation teacher. ``--data`` scores each member and the ensemble on
-the validation split of the first member's run, never on the test split.
+The file takes the raw 48x48 crop and gives the mean of the members' probabilities (7 FER2013 or
+8 FER+ classes; the members must share them): evaluate it, export it, or use it as a distillation
+teacher. ``--data`` scores each member and the ensemble on the validation split of the first
+member's run, never on the test split; ``--ferplus`` scores them on FER+ majority labels.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 
 from fer_keras.cli import cli_main, command_parser
+from fer_keras.data.loading import FERPLUS_HELP
+from fer_keras.errors import FerKerasError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,19 +20,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("members", nargs="+", help=".keras files or run directories (two or more)")
     p.add_argument("--out", required=True, help="the ensemble's .keras file")
     p.add_argument("--data", default=None, help="also score members and ensemble on the validation split")
+    p.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=f"with --data: {FERPLUS_HELP}")
     return p
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.ferplus and not args.data:
+        raise FerKerasError("--ferplus labels the --data validation split: give --data too")
     from fer_keras.inference.ensemble import build_ensemble
     from fer_keras.reporting.evaluation import score_members
 
     out = build_ensemble(args.members, args.out)
     print(f"wrote {out}")
     if args.data:
-        print("\n".join(score_members(args.members, out, args.data)))
+        print("\n".join(score_members(args.members, out, args.data, args.ferplus)))
     return 0
 
 

@@ -19,6 +19,18 @@ from fer_keras.inference.predictor import load_predictor, predict
 from fer_keras.models.average import average_models
 
 SHIPPED_KERAS = Path(__file__).resolve().parents[1] / "saved_models" / "mobilenetv2.keras"
+SHIPPED_FERPLUS = SHIPPED_KERAS.with_name("mobilenetv2_ferplus.keras")
+
+
+@pytest.fixture(scope="module")
+def small_ferplus_file(tmp_path_factory) -> Path:
+    """An untrained small MobileNetV2 with FER+'s 8 outputs."""
+    from fer_keras.models import build
+
+    keras.utils.set_random_seed(1)
+    path = tmp_path_factory.mktemp("ferplus_model") / "small8.keras"
+    build("mobilenetv2", num_classes=8, width=0.5, depth=0.34).save(path)
+    return path
 
 
 @pytest.mark.smoke
@@ -55,7 +67,32 @@ def test_ensemble_exports_to_tflite_with_the_same_outputs(small_fer, small_model
     np.testing.assert_allclose(load_predictor(tflite_file)(crops), load_predictor(keras_file)(crops), atol=1e-4)
 
 
-def test_bad_ensembles_are_one_line_errors(small_model_file, tmp_path, capsys):
+def test_fer_plus_models_ensemble_and_are_scored_on_fer_plus_labels(
+    small_fer, ferplus_votes, small_ferplus_file, tmp_path, capsys
+):
+    from fer_keras.contract import FERPLUS_EMOTIONS
+    from fer_keras.reporting.metrics import classification_metrics, summary_line
+    from fer_keras.runs import select_split
+
+    out = tmp_path / "ens8.keras"
+    argv = [str(SHIPPED_FERPLUS), str(small_ferplus_file), "--out", str(out)]
+    assert main([*argv, "--data", str(small_fer), "--ferplus", str(ferplus_votes)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    crops = load_splits(small_fer, seed=0).test.images[:32]
+    members = [predict(load_predictor(path), crops) for path in (SHIPPED_FERPLUS, small_ferplus_file)]
+    ensemble = predict(load_predictor(out), crops)
+    assert ensemble.shape == (32, 8)
+    np.testing.assert_allclose(ensemble, (members[0] + members[1]) / 2, atol=1e-5)
+    # Scored on FER+ majorities of the validation split, as `evaluate --ferplus` would score it.
+    faces = select_split(small_fer, "val", SHIPPED_FERPLUS, ferplus=ferplus_votes)
+    assert faces.classes == FERPLUS_EMOTIONS
+    expected = summary_line(
+        classification_metrics(faces.labels, predict(load_predictor(SHIPPED_FERPLUS), faces.images))
+    )
+    assert lines[1] == f"{SHIPPED_FERPLUS}: val {expected}"
+
+
+def test_bad_ensembles_are_one_line_errors(small_model_file, small_ferplus_file, tmp_path, capsys):
     wrong_input = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(), keras.layers.Dense(7)])
     wrong_input.save(tmp_path / "wrong.keras")
     own = shutil.copy(small_model_file, tmp_path / "own.keras")  # a file the test may lose, not the shared fixture
@@ -70,9 +107,13 @@ def test_bad_ensembles_are_one_line_errors(small_model_file, tmp_path, capsys):
             str(tmp_path / "b.keras"),
         ],
         "does not exist": [str(small_model_file), str(tmp_path / "missing.keras"), "--out", str(tmp_path / "c.keras")],
+        "must share a class list": [str(small_model_file), str(small_ferplus_file), "--out", str(tmp_path / "d.keras")],
+        "give --data too": [str(small_model_file), str(own), "--out", str(tmp_path / "e.keras"), "--ferplus", "v.csv"],
     }
     for message, argv in cases.items():
         assert main(argv) == 2, message
         err = capsys.readouterr().err.strip()
         assert message in err.lower() and "\n" not in err and "Traceback" not in err, (message, err)
-    assert not any((tmp_path / name).exists() for name in ("a.keras", "a.h5", "b.keras", "c.keras"))
+    assert not any(
+        (tmp_path / name).exists() for name in ("a.keras", "a.h5", "b.keras", "c.keras", "d.keras", "e.keras")
+    )

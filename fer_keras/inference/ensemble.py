@@ -1,6 +1,6 @@
 """Average trained models into one ``.keras`` file (``python -m fer_keras.ensemble`` is the command).
 
-The file takes the raw 48x48 crop and gives the mean of the members' 7 probabilities, so it can
+The file takes the raw 48x48 crop and gives the mean of the members' probabilities, so it can
 be evaluated (``fer_keras.evaluate --model FILE``), exported, or used as a distillation teacher
 (``fer_keras.train --teacher FILE``): a larger model "trained once" from models already trained.
 """

@@ -184,9 +184,12 @@ def _labels_probs(predictor, faces: FaceArrays, tta: str = "none") -> tuple[np.n
     return faces.labels, probs
 
 
-def score_members(members: list[str | Path], ensemble: Path, data: str | Path) -> list[str]:
-    """One line per member and for the ensemble: accuracy and macro-F1 on the validation split."""
-    faces = select_split(data, "val", keras_source(members[0]))
+def score_members(
+    members: list[str | Path], ensemble: Path, data: str | Path, ferplus: str | Path | None = None
+) -> list[str]:
+    """One line per member and for the ensemble: accuracy and macro-F1 on the validation split
+    (labelled by FER+ majority with ``ferplus``, a votes file)."""
+    faces = select_split(data, "val", keras_source(members[0]), ferplus=ferplus)
     lines = []
     for path in [*members, ensemble]:
         metrics = classification_metrics(*_labels_probs(load_predictor(keras_source(path)), faces))
