@@ -87,15 +87,25 @@ def tiny_fer(fer_root, tmp_path) -> Path:
     return copy_subset(fer_root, tmp_path / "tiny", {"train": 6, "test": 2})
 
 
-@pytest.fixture(scope="session")
-def small_model_file(tmp_path_factory) -> Path:
+def save_small_model(path: Path, num_classes: int = 7, seed: int = 0) -> Path:
     """An untrained half-width, one-block-per-stage MobileNetV2 saved as .keras (for schema and plumbing
     tests: a shallow graph traces and converts in a fraction of the full depth's time)."""
     import keras
 
     from fer_keras.models import build
 
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("model") / "small.keras"
-    build("mobilenetv2", width=0.5, depth=0.34).save(path)
+    keras.utils.set_random_seed(seed)
+    build("mobilenetv2", num_classes=num_classes, width=0.5, depth=0.34).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_model_file(tmp_path_factory) -> Path:
+    """``save_small_model`` with FER2013's 7 classes."""
+    return save_small_model(tmp_path_factory.mktemp("model") / "small.keras")
+
+
+@pytest.fixture(scope="session")
+def small_ferplus_file(tmp_path_factory) -> Path:
+    """``save_small_model`` with FER+'s 8 classes."""
+    return save_small_model(tmp_path_factory.mktemp("ferplus_model") / "small8.keras", num_classes=8, seed=1)

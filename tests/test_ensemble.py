@@ -22,17 +22,6 @@ SHIPPED_KERAS = Path(__file__).resolve().parents[1] / "saved_models" / "mobilene
 SHIPPED_FERPLUS = SHIPPED_KERAS.with_name("mobilenetv2_ferplus.keras")
 
 
-@pytest.fixture(scope="module")
-def small_ferplus_file(tmp_path_factory) -> Path:
-    """An untrained small MobileNetV2 with FER+'s 8 outputs."""
-    from fer_keras.models import build
-
-    keras.utils.set_random_seed(1)
-    path = tmp_path_factory.mktemp("ferplus_model") / "small8.keras"
-    build("mobilenetv2", num_classes=8, width=0.5, depth=0.34).save(path)
-    return path
-
-
 @pytest.mark.smoke
 def test_ensemble_file_averages_its_members_on_real_crops(small_fer, small_model_file, tmp_path):
     crops = load_splits(small_fer, seed=0).test.images[:64]
