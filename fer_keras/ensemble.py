@@ -11,24 +11,21 @@ from __future__ import annotations
 import argparse
 
 from fer_keras.cli import cli_main, command_parser
-from fer_keras.data.loading import FERPLUS_HELP
-from fer_keras.errors import FerKerasError
+from fer_keras.data.loading import add_scoring_data, check_scoring_data
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser("ensemble", "Average trained models into one .keras file.")
     p.add_argument("members", nargs="+", help=".keras files or run directories (two or more)")
     p.add_argument("--out", required=True, help="the ensemble's .keras file")
-    p.add_argument("--data", default=None, help="also score members and ensemble on the validation split")
-    p.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=f"with --data: {FERPLUS_HELP}")
+    add_scoring_data(p, "also score members and ensemble on the validation split")
     return p
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.ferplus and not args.data:
-        raise FerKerasError("--ferplus labels the --data validation split: give --data too")
+    check_scoring_data(args, "validation")
     from fer_keras.inference.ensemble import build_ensemble
     from fer_keras.reporting.evaluation import score_members
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 
 from fer_keras.cli import cli_main, command_parser
-from fer_keras.data.loading import FERPLUS_HELP, check_data_path
-from fer_keras.errors import FerKerasError
+from fer_keras.data.loading import add_scoring_data, check_scoring_data
 from fer_keras.inference.predictor import FORMATS, QUANTIZE
 
 
@@ -21,18 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, required=True, help="artefact to write")
     p.add_argument("--quantize", choices=QUANTIZE, default="none", help="TFLite weights (int8 needs --data)")
     p.add_argument("--out", default=None, help="output path (default: beside the model)")
-    p.add_argument("--data", default=None, help="dataset: int8 calibration (train) and the accuracy check (test)")
-    p.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=f"with --data: {FERPLUS_HELP}")
+    add_scoring_data(p, "dataset: int8 calibration (train) and the accuracy check (test)")
     return p
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.ferplus and not args.data:
-        raise FerKerasError("--ferplus labels the --data test split: give --data too")
-    if args.data:
-        check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
+    check_scoring_data(args, "test")
     from fer_keras.inference.export import export, keras_source
     from fer_keras.inference.predictor import shipped_model
     from fer_keras.reporting.evaluation import compare_on_test

@@ -77,6 +77,19 @@ def test_onnx_export_agrees_and_reports_the_change(
     assert re.search(r"accuracy change [+-]0\.00 points", capsys.readouterr().out)
 
 
+def test_export_refuses_ferplus_without_data_and_a_wrong_data_path_before_writing(small_model_file, tmp_path, capsys):
+    cases = {
+        "give --data too": ["--ferplus", "v.csv"],
+        "does not exist": ["--data", str(tmp_path / "no-such-dataset")],
+    }
+    for message, extra in cases.items():
+        argv = ["--model", str(small_model_file), "--format", "keras", "--out", str(tmp_path / "m.keras"), *extra]
+        assert main(argv) == 2, message
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and "Traceback" not in err, (message, err)
+    assert not (tmp_path / "m.keras").exists()
+
+
 def test_int8_export_calibrates_on_train_and_reports_the_change(small_model_file, small_fer, tmp_path, capsys):
     target = tmp_path / "m_int8.tflite"
     code = main(

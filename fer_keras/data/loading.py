@@ -44,6 +44,20 @@ def check_data_path(path: str | Path | None) -> Path:
     return path
 
 
+def add_scoring_data(parser, data_help: str) -> None:
+    """``--data`` and ``--ferplus`` for a command that scores only when given a dataset."""
+    parser.add_argument("--data", default=None, help=data_help)
+    parser.add_argument("--ferplus", default=None, metavar="VOTES.csv", help=f"with --data: {FERPLUS_HELP}")
+
+
+def check_scoring_data(args, split: str) -> None:
+    """``--ferplus`` names labels for the ``--data`` split it scores: alone it has nothing to label."""
+    if args.ferplus and not args.data:
+        raise FerKerasError(f"--ferplus labels the --data {split} split: give --data too")
+    if args.data:
+        check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
+
+
 @dataclass
 class LoadReport:
     """What loading cost and where the arrays came from."""
