@@ -84,9 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if not result.rows:
         return 0  # a worker
     print(Path(args.out, "trials.md").read_text())
-    done = result.completed
-    best = f" best_val_macro_f1={done[0]['val_macro_f1']:.4f}" if done else ""
-    print(f"trials={len(result.rows)} completed={len(done)}{best}")
+    top = result.best
+    best = (
+        f" best_val_macro_f1={top['val_macro_f1']:.4f} best_trial={top['trial']} at_epochs={top['epochs']}"
+        if top
+        else ""
+    )
+    print(f"trials={len(result.rows)} completed={len(result.completed)}{best}")
     if result.retrained is not None:
         m = result.retrained.test_metrics
         print(

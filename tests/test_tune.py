@@ -142,6 +142,26 @@ def test_a_hyperband_search_interrupted_and_lost_continues_from_its_mirror(small
     assert table["promoted_from"].notna().sum() == 1
 
 
+def test_the_best_trial_is_the_best_at_the_largest_budget_not_a_short_trials_score(
+    small_fer, tmp_path, monkeypatch, capsys
+):
+    """A configuration without augmentation can lead at a short budget and fall behind at the full
+    one: the reported best, best_hyperparameters.json and --train-best all take the largest budget's."""
+    out = tmp_path / "hb"
+    # trials in order: 2 x 1 epoch (the first scores highest of all), its promotion, 2 x 2 epochs
+    monkeypatch.setattr(search, "train", _fake_train([0.9, 0.3, 0.5, 0.4, 0.6]))
+    hyperband = ("--epochs", "2", "--min-epochs", "1", "--factor", "2")
+    assert main(_argv(small_fer, out, limit=128, tuner=hyperband)) == 0
+    table = pd.read_csv(out / "trials.csv")
+    assert table["val_macro_f1"].iloc[0] == 0.9 and table["epochs"].iloc[0] == 1  # the table: best score first
+    top = table[table["val_macro_f1"] == 0.6]
+    assert top["epochs"].item() == 2
+    best = json.loads((out / "best_hyperparameters.json").read_text())
+    assert best["val_macro_f1"] == 0.6 and best["epochs"] == 2 and int(best["trial"]) == top["trial"].item()
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"trials=5 completed=5 best_val_macro_f1=0.6000 best_trial={best['trial']} at_epochs=2"
+
+
 def test_a_search_in_progress_has_its_table_after_every_trial(small_fer, tmp_path, monkeypatch, capsys):
     """A search of hours is read (and its table committed) while it runs: the trials table, best
     hyper-parameters and plot follow every finished trial, not only the search's end; a table
