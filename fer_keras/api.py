@@ -170,8 +170,8 @@ def tune_model(
     """A KerasTuner search, as ``python -m fer_keras.tune`` (run it again to continue it). The
     result's ``rows`` are the trials, best validation macro-F1 first; ``best`` is the best of the
     trials at the largest budget (a short Hyperband trial's higher score is not comparable), the one
-    ``train_best`` retrains into ``retrained``. Hyperband (the default) trains ``epochs`` at most and ``min_epochs`` at
-    least per trial; random and bayesian run ``max_trials`` (default 8) trials of ``epochs``.
+    ``train_best`` retrains into ``retrained``. Hyperband (the default) trains ``epochs`` at most
+    and ``min_epochs`` at least per trial; random and bayesian run ``max_trials`` (default 8) trials of ``epochs``.
     ``mirror``: a folder that keeps a copy of the search's state after every trial, from which a
     search whose ``out`` was lost continues. ``report_only``: write the results of the search kept in
     ``out`` (or ``mirror``) and train nothing."""
