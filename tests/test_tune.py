@@ -233,7 +233,30 @@ def test_the_first_trial_is_the_spaces_start(tuner, small_fer, tmp_path, monkeyp
     first = table.iloc[0]
     assert first["trial"] == 0 and _is_start(first, start)
     drawn = table[table["promoted_from"].isna()] if "promoted_from" in table else table
+    drawn = drawn[drawn["epochs"] == table["epochs"].min()]  # Hyperband also runs it at the largest budget
     assert sum(_is_start(row, start) for _, row in drawn.iterrows()) == 1
+
+
+@pytest.mark.parametrize(
+    "scores, start_rows",
+    [
+        # the start (trial 0) loses its first round: it opens the bracket at the largest budget
+        ([0.3, 0.5, 0.4, 0.6, 0.2], {0: (1, ""), 3: (2, "")}),
+        # the start wins its first round and is promoted: the last bracket draws two configurations
+        ([0.5, 0.3, 0.4, 0.6, 0.2], {0: (1, ""), 2: (2, "0000")}),
+    ],
+    ids=["not-promoted", "promoted"],
+)
+def test_hyperband_trains_the_start_at_the_largest_budget_once(scores, start_rows, small_fer, tmp_path, monkeypatch):
+    """Short rounds can rank the start under configurations that trail it later; a search whose
+    start never reaches the largest budget cannot say whether anything beats it there."""
+    start = json.loads(SPACE.read_text())["start"]
+    monkeypatch.setattr(search, "train", _fake_train(scores))
+    hyperband = ("--epochs", "2", "--min-epochs", "1", "--factor", "2")  # 2x1 -> 1x2, then 2x2
+    assert main(_argv(small_fer, tmp_path / "s", limit=128, tuner=hyperband)) == 0
+    table = pd.read_csv(tmp_path / "s" / "trials.csv", dtype={"promoted_from": str}).fillna("")
+    rows = {row["trial"]: (row["epochs"], row["promoted_from"]) for _, row in table.iterrows() if _is_start(row, start)}
+    assert len(table) == 5 and rows == start_rows
 
 
 def test_a_continued_search_does_not_train_its_start_again(small_fer, tmp_path, monkeypatch):
