@@ -55,8 +55,14 @@ def haar_only_fps(video: Path) -> float:
 
 def run_one(video: Path, truth: Path, model: str | None, detector_name: str, args, detect_every: int) -> dict:
     name, _, size = detector_name.partition(":")  # dnn:160 = BlazeFace on a 160-pixel short side
-    detector = make_detector(name, short_side=int(size)) if size else name
-    recognizer = EmotionRecognizer(model, detector, margin=args.margin, detect_every=detect_every, threads=args.threads)
+    recognizer = EmotionRecognizer(
+        model,
+        name,
+        margin=args.margin,
+        detect_every=detect_every,
+        threads=args.threads,
+        dnn_size=int(size) if size else None,
+    )
     out = video.with_name(f"app-{name}{size}-{detect_every}.csv")
     summary = run_video(recognizer, str(video), display=False, csv_path=str(out))
     scores = score_run(truth, out)
@@ -83,7 +89,7 @@ def main() -> None:
     p.add_argument(
         "--detector",
         default="dnn",
-        help="comma-separated: dnn, haar, mtcnn; dnn:N runs BlazeFace on an N-pixel short side",
+        help="comma-separated: dnn, haar, mtcnn; dnn:N runs BlazeFace on an N-pixel short side (--dnn-size N)",
     )
     p.add_argument("--margin", type=float, default=None, help="box margin per side instead of the detector's framing")
     p.add_argument("--detect-every", default="2", help="comma-separated N (the app's default: 2)")

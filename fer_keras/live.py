@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
     p.add_argument(
+        "--dnn-size",
+        type=int,
+        default=None,
+        help="dnn: BlazeFace's input pixels on the frame's short side (default: its own 256; "
+        "320 finds more faces under 100 pixels, at about 1.5x the detection time)",
+    )
+    p.add_argument(
         "--margin",
         type=float,
         default=None,
@@ -62,7 +69,9 @@ def check_options(args: argparse.Namespace) -> None:
     """One-line errors for option values that would crash later or silently mislead."""
     from fer_keras.app.recognizer import check_options as check_recognizer_options
 
-    check_recognizer_options(args.smoothing, args.detect_every, args.margin, name=lambda o: "--" + o.replace("_", "-"))
+    check_recognizer_options(
+        args.smoothing, args.detect_every, args.margin, args.dnn_size, name=lambda o: "--" + o.replace("_", "-")
+    )
     checks = [
         (args.downscale > 0, f"--downscale must be positive, got {args.downscale}"),
         (args.max_frames >= 0, f"--max-frames must be 0 (no limit) or more, got {args.max_frames}"),
@@ -92,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         flip=not args.no_flip,
         threads=args.threads,
         downscale=args.downscale,
+        dnn_size=args.dnn_size,
     )
     if images is not None:
         return run_images(recognizer, images, args.output)

@@ -108,6 +108,7 @@ def test_folder_source_and_frame_without_faces(small_model_file, tmp_path, capsy
         (["--source", SAMPLE, "--downscale", "0"], "--downscale must be positive"),
         (["--source", SAMPLE, "--margin", "-0.5"], "--margin must be above -0.5"),
         (["--source", SAMPLE, "--threads", "0"], "--threads must be at least 1"),
+        (["--source", SAMPLE, "--dnn-size", "32"], "--dnn-size must be between 64 and 2048"),
     ],
 )
 def test_errors_are_one_line(argv, message, small_model_file, capsys):
@@ -312,6 +313,21 @@ def test_blazeface_anchor_grid_matches_its_model():
     assert detector.input_hw == (256, 352) and len(detector.anchors) == 1232
     detector(np.zeros((640, 360, 3), np.uint8))
     assert detector.input_hw == (480, 256)
+
+
+def test_dnn_size_sets_blazefaces_input_from_the_api_and_the_command(small_model_file, capsys):
+    """A larger short side (for faces far from the camera) reaches the detector and finds the same face."""
+    from fer_keras.app.recognizer import EmotionRecognizer
+
+    small = cv2.resize(cv2.imread(SAMPLE), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[200:456, 300:556] = small  # the face is about 52 pixels wide
+    native, larger = EmotionRecognizer(small_model_file), EmotionRecognizer(small_model_file, dnn_size=320)
+    (a,), (b,) = native.analyze(frame), larger.analyze(frame)
+    assert native.detector.input_hw == (256, 352) and larger.detector.input_hw == (320, 448)
+    assert a.box.iou(b.box) > 0.8 and a.box.iou(FaceBox(387, 237, 52, 52)) > 0.6
+    assert main(["--source", SAMPLE, "--model", str(small_model_file), "--dnn-size", "320", "--no-display"]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]) == 1
 
 
 def test_blazeface_on_onnx_runtime_finds_what_tflite_finds(tmp_path, monkeypatch):

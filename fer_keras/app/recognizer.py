@@ -124,13 +124,23 @@ def to_bgr(image: Any) -> np.ndarray:
     raise FerKerasError(f"an image must be (H, W) grayscale or (H, W, 3) BGR, got shape {array.shape}")
 
 
-def check_options(smoothing: float, detect_every: int, margin: float | None, name=lambda option: option) -> None:
+def check_options(
+    smoothing: float,
+    detect_every: int,
+    margin: float | None,
+    dnn_size: int | None = None,
+    name=lambda option: option,
+) -> None:
     """One-line errors for recognizer options that would crash later or silently mislead
     (``name`` spells an option the way the caller's user wrote it, e.g. as a flag)."""
     checks = [
         (0 <= smoothing < 1, f"{name('smoothing')} must be in [0, 1) (the weight of the past), got {smoothing}"),
         (detect_every >= 1, f"{name('detect_every')} must be at least 1, got {detect_every}"),
         (margin is None or margin > -0.5, f"{name('margin')} must be above -0.5 (per side), got {margin}"),
+        (
+            dnn_size is None or 64 <= dnn_size <= 2048,
+            f"{name('dnn_size')} must be between 64 and 2048 pixels, got {dnn_size}",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -167,6 +177,8 @@ class EmotionRecognizer:
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
     stage; a frame where a tracked face no longer looks like itself is detected at once).
     ``threads``: per model call (default: 1 for TensorFlow, every core for TFLite/ONNX).
+    ``dnn_size``: BlazeFace's input pixels on the frame's short side (default: the model's 256);
+    320 finds more faces under 100 pixels at about 1.5x the detection time.
     """
 
     def __init__(
@@ -180,8 +192,9 @@ class EmotionRecognizer:
         threads: int | None = None,
         downscale: float = 2.0,
         flip: bool = True,
+        dnn_size: int | None = None,
     ):
-        check_options(smoothing, detect_every, margin)
+        check_options(smoothing, detect_every, margin, dnn_size)
         if isinstance(detector, str) and detector not in DETECTORS:
             raise FerKerasError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
         # A TensorFlow model runs a few crops fastest on one thread (thread hand-offs dominate);
@@ -193,7 +206,9 @@ class EmotionRecognizer:
         self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
         # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
         self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))
-        self.detector = make_detector(detector, downscale=downscale) if isinstance(detector, str) else detector
+        self.detector = (
+            make_detector(detector, downscale=downscale, short_side=dnn_size) if isinstance(detector, str) else detector
+        )
         # Each detector frames a face its own way: its framings make the crops look like FER2013's.
         # With several (BlazeFace: keypoints and box), each face is classified in each framing and
         # the probabilities averaged: two noisy estimates of the framing err less than one.
