@@ -142,3 +142,23 @@ def test_scenes_record_the_true_framing():
     with pytest.raises(FerKerasError, match="unknown border"):
         Scene(border="mirror")
     assert PlacedFace(0, 0, 100, 100, 50, 0).box() == (75, 75, 50, 50)
+
+
+def test_a_moving_scene_moves_each_face_and_keeps_it_in_the_frame():
+    rng = np.random.default_rng(1)
+    images = np.stack([cv2.GaussianBlur(rng.uniform(0, 255, (48, 48)), (0, 0), 2) for _ in range(6)]).astype(np.uint8)
+    faces = FaceArrays(images, np.arange(6) % 7, *np.full((3, 6), ""))
+    frames = list(render_frames(faces, SCENES["moving"], frames=20, hold=10, seed=2))
+    for stay in (frames[:10], frames[10:]):
+        first = stay[0][1]
+        for step, (_, placed) in enumerate(stay):
+            for start, face in zip(first, placed):
+                assert (face.index, face.side) == (start.index, start.side)
+                assert np.allclose([face.cx - start.cx, face.cy - start.cy], [4.0 * step, 2.0 * step])
+                x, y, w, h = face.box()
+                assert x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480
+        # the pixels moved with the face: its true framing still cuts out its crop at the last step
+        frame, placed = stay[-1]
+        for face in placed:
+            cut = warp_crop(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), face.true_matrix())
+            assert np.corrcoef(cut[6:-6, 6:-6].ravel(), faces.images[face.index][6:-6, 6:-6].ravel())[0, 1] > 0.9

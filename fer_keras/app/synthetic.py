@@ -5,7 +5,7 @@ that similarity is its ground truth (``true_matrix``), so a benchmark can score 
 (recall at IoU > 0.3), its labels, and what the model says on the exactly framed face. The ways a
 video is made (``Scene``) differ in what a detector and the crop see: face size, what surrounds the
 face (a textured background, the crop's replicated edge, its mirror image), blur, JPEG
-compression, lighting, in-plane rotation and faces of different sizes in one frame.
+compression, lighting, in-plane rotation, faces of different sizes in one frame, and motion.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Scene:
     crop's edge pixels smeared outwards; ``reflect``: the crop mirrored outwards, a stand-in for the
     photo a crop was cut from); ``blur``: Gaussian sigma in pixels; ``jpeg``: quality of a JPEG round
     trip per frame (0 = none); ``light``: the largest brightness gain change across a frame (0 =
-    flat); ``rotation``: the largest in-plane turn in degrees."""
+    flat); ``rotation``: the largest in-plane turn in degrees; ``motion``: how far each face moves
+    per frame while it stays, (x, y) in pixels."""
 
     face_px: tuple[tuple[int, int], ...] = ((120, 180), (120, 180))
     border: str = "background"
@@ -43,6 +44,7 @@ class Scene:
     jpeg: int = 0
     light: float = 0.0
     rotation: float = 0.0
+    motion: tuple[float, float] = (1 / 3, 0.0)
 
     def __post_init__(self):
         if self.border not in BORDERS:
@@ -61,6 +63,8 @@ SCENES = {
     "lighting": Scene(border="replicate", light=0.6),
     "rotation": Scene(border="reflect", rotation=15.0),
     "two-sizes": Scene(face_px=((70, 100), (160, 220)), border="replicate"),
+    # a head turning or leaning while it talks: 4.5 pixels a frame, 134 a second at 30 FPS
+    "moving": Scene(border="replicate", motion=(4.0, 2.0)),
 }
 
 
@@ -149,7 +153,7 @@ def render_frames(
     size: tuple[int, int] = (640, 480),
     seed: int = 0,
 ) -> Iterator[tuple[np.ndarray, list[PlacedFace]]]:
-    """BGR frames and their faces: every ``hold`` frames new crops appear, drifting slowly."""
+    """BGR frames and their faces: every ``hold`` frames new crops appear, then move by ``scene.motion``."""
     slots = len(scene.face_px)
     if len(faces) < slots:
         raise FerKerasError("not enough face crops to make a video")
@@ -165,13 +169,15 @@ def render_frames(
             for slot, pick in enumerate(picks):
                 side = float(rng.integers(*scene.face_px[slot]))
                 reach = side * 0.75  # room for the face's border and a turned corner
-                lo, hi = slot * slot_w + reach, (slot + 1) * slot_w - reach - hold
+                # and for the way it moves while it stays (at least ``hold`` pixels across)
+                travel_x, travel_y = hold * max(1.0, scene.motion[0]), hold * scene.motion[1]
+                lo, hi = slot * slot_w + reach, (slot + 1) * slot_w - reach - travel_x
                 cx = float(rng.uniform(lo, max(lo + 1, hi)))
-                cy = float(rng.uniform(reach, max(reach + 1, h - reach)))
+                cy = float(rng.uniform(reach, max(reach + 1, h - reach - travel_y)))
                 angle = float(rng.uniform(-scene.rotation, scene.rotation))
                 placed.append(PlacedFace(int(pick), int(faces.labels[pick]), cx, cy, side, angle))
-        drift = frame_index % hold
-        moved = [replace(f, cx=f.cx + drift / 3) for f in placed]
+        steps = frame_index % hold
+        moved = [replace(f, cx=f.cx + steps * scene.motion[0], cy=f.cy + steps * scene.motion[1]) for f in placed]
         frame = background.copy()
         for face in moved:
             _paste(frame, faces.images[face.index], face, scene.border)
