@@ -29,7 +29,7 @@ import numpy as np
 from fer_keras.app.capture import open_source
 from fer_keras.app.detect import make_detector
 from fer_keras.app.live import run_video
-from fer_keras.app.recognizer import EmotionRecognizer
+from fer_keras.app.recognizer import DETECT_EVERY, EmotionRecognizer
 from fer_keras.app.synthetic import SCENES, exact_crops, make_face_video, score_run
 from fer_keras.data.loading import load_splits
 
@@ -55,13 +55,9 @@ def haar_only_fps(video: Path) -> float:
 
 def run_one(video: Path, truth: Path, model: str | None, detector_name: str, args, detect_every: int) -> dict:
     name, _, size = detector_name.partition(":")  # dnn:160 = BlazeFace on a 160-pixel short side
+    sized = {"dnn_size": int(size)} if size else {}  # dnn: the app's default size
     recognizer = EmotionRecognizer(
-        model,
-        name,
-        margin=args.margin,
-        detect_every=detect_every,
-        threads=args.threads,
-        dnn_size=int(size) if size else None,
+        model, name, margin=args.margin, detect_every=detect_every, threads=args.threads, **sized
     )
     out = video.with_name(f"app-{name}{size}-{detect_every}.csv")
     summary = run_video(recognizer, str(video), display=False, csv_path=str(out))
@@ -89,10 +85,12 @@ def main() -> None:
     p.add_argument(
         "--detector",
         default="dnn",
-        help="comma-separated: dnn, haar, mtcnn; dnn:N runs BlazeFace on an N-pixel short side (--dnn-size N)",
+        help="comma-separated: dnn, haar, mtcnn; dnn:N runs BlazeFace on an N-pixel short side (--dnn-size N; dnn: the app's default)",
     )
     p.add_argument("--margin", type=float, default=None, help="box margin per side instead of the detector's framing")
-    p.add_argument("--detect-every", default="2", help="comma-separated N (the app's default: 2)")
+    p.add_argument(
+        "--detect-every", default=str(DETECT_EVERY), help=f"comma-separated N (the app's default: {DETECT_EVERY})"
+    )
     p.add_argument(
         "--frames", type=int, default=3600, help="frames per video (3,600: 720 distinct faces in two-face scenes)"
     )

@@ -116,7 +116,7 @@ def test_importing_the_package_does_not_import_tensorflow():
 
 def test_each_face_is_classified_in_every_framing_and_its_mirror(shipped):
     recognizer = EmotionRecognizer()
-    assert recognizer.views == 4 and recognizer.detect_every == 2
+    assert recognizer.views == 4 and recognizer.detect_every == 3
     boxes, crops = recognizer.locate(cv2.imread(str(SAMPLE)))
     assert len(boxes) == 1 and crops.shape == (4, 48, 48)
     # keypoint framing and box framing differ; each is followed by its mirror image
