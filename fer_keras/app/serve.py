@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 
 from fer_keras.app.detect import make_detector
 from fer_keras.app.page import PAGE
-from fer_keras.app.recognizer import Emotion, EmotionRecognizer, merge_views
+from fer_keras.app.recognizer import DNN_SIZE, Emotion, EmotionRecognizer, merge_views
 from fer_keras.contract import CROP_SIZE
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.inference.predictor import EmotionPredictor, all_cores, load_predictor, runtime_model
@@ -149,7 +149,8 @@ class FaceLocator:
 
     def recognizer(self, first: bool = False) -> EmotionRecognizer:
         if first or not hasattr(self.local, "recognizer"):
-            detector = make_detector(self.options.detector, threads=1)  # the pool is the parallelism
+            # the pool is the parallelism; the input size is the API's, so both find the same faces
+            detector = make_detector(self.options.detector, threads=1, short_side=DNN_SIZE)
             self.local.recognizer = EmotionRecognizer(self.predictor, detector)
         return self.local.recognizer
 
