@@ -61,9 +61,10 @@ def detection_scaling(frame: np.ndarray, repeats: int = 60, rounds: int = 2) -> 
     """(detectors at once, ms of CPU per detection): one alone, then one per core, alternating for
     ``rounds`` rounds (this machine's speed drifts within minutes)."""
     from fer_keras.app.detect import make_detector
+    from fer_keras.app.recognizer import DNN_SIZE
 
     cores = os.cpu_count() or 1
-    detectors = [make_detector("dnn", threads=1) for _ in range(cores)]
+    detectors = [make_detector("dnn", threads=1, short_side=DNN_SIZE) for _ in range(cores)]  # as the service
     for detector in detectors:
         detector(frame)
     rows = []
