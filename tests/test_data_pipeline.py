@@ -107,6 +107,25 @@ def test_erasing_changes_a_box_only():
     assert np.all(changed > 0.01) and np.all(changed < 0.4)
 
 
+def test_degrade_blurs_some_images_and_leaves_other_draws_alone():
+    # a checkerboard of 1-pixel squares: all detail, which a lower resolution removes
+    board = (np.indices((48, 48)).sum(0) % 2 * 200.0 + 20.0).astype(np.float32)
+    x = tf.constant(np.repeat(board[None, ..., None], 64, axis=0))
+    y = tf.one_hot([0] * 64, NUM_CLASSES)
+    seed = tf.constant([5, 6], tf.int64)
+    out = augment_batch(x, y, augment_config("none", degrade=0.5), seed)[0].numpy()
+    detail = np.abs(np.diff(out[..., 0], axis=2)).mean(axis=(1, 2))  # 200 for the board itself
+    degraded = detail < 100
+    assert 10 < degraded.sum() < 54  # about half the images
+    assert np.array_equal(out[~degraded], x.numpy()[~degraded])
+    assert abs(out[degraded].mean() - 120.0) < 10  # detail lost, brightness kept
+    np.testing.assert_array_equal(out, augment_batch(x, y, augment_config("none", degrade=0.5), seed)[0].numpy())
+    # turning it on does not move the flips, affine and photometric draws of a seeded run
+    light = augment_batch(x, y, augment_config("light"), seed)[0].numpy()
+    both = augment_batch(x, y, augment_config("light", degrade=1e-9), seed)[0].numpy()
+    np.testing.assert_array_equal(light, both)
+
+
 def test_eval_dataset_keeps_order(splits):
     x, y = next(iter(eval_dataset(splits.test, 16)))
     np.testing.assert_array_equal(x.numpy()[..., 0], splits.test.images[:16])

@@ -24,6 +24,7 @@ class AugmentConfig:
     erasing: float = 0.0  # probability of one random-erasing rectangle per image
     mixup: float = 0.0  # Beta(alpha, alpha) for mixup; 0 = off
     cutmix: float = 0.0  # Beta(alpha, alpha) for cutmix; 0 = off
+    degrade: float = 0.0  # probability of an image losing detail as a video frame's face does
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,7 +34,7 @@ class AugmentConfig:
         return self != NO_AUGMENTATION
 
 
-NO_AUGMENTATION = AugmentConfig(False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+NO_AUGMENTATION = AugmentConfig(False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 PRESETS: dict[str, AugmentConfig] = {
     "none": NO_AUGMENTATION,
     "light": AugmentConfig(rotation_deg=10, shift=0.08, zoom=0.08, brightness=0.15, contrast=0.15),

@@ -62,6 +62,22 @@ def _photometric(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.T
     return tf.clip_by_value(images, 0.0, 255.0)
 
 
+def _degrade(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
+    """With probability ``cfg.degrade`` per image, the detail a face loses in a video frame: the crop
+    resampled from 35-90 % of its resolution (a far, out-of-focus or motion-blurred face, a codec's
+    smoothing), then sensor noise of standard deviation 0-6 grey levels."""
+    batch, side = tf.shape(images)[0], tf.shape(images)[1]
+    s_p, s_size, s_sigma, s_noise = _seeds(seed, 4)
+    apply = tf.random.stateless_uniform([batch, 1, 1, 1], s_p) < cfg.degrade
+    # One lower resolution per batch (tf.image.resize takes one size); batches differ.
+    sidef = tf.cast(side, tf.float32)
+    low = tf.cast(tf.round(sidef * tf.random.stateless_uniform([], s_size, 0.35, 0.9)), tf.int32)
+    soft = tf.image.resize(tf.image.resize(images, [low, low], antialias=True), [side, side], method="bilinear")
+    sigma = tf.random.stateless_uniform([batch, 1, 1, 1], s_sigma, 0.0, 6.0)
+    noisy = soft + sigma * tf.random.stateless_normal(tf.shape(images), s_noise)
+    return tf.where(apply, tf.clip_by_value(noisy, 0.0, 255.0), images)
+
+
 def _box_masks(batch: tf.Tensor, side: tf.Tensor, area: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """A (B, S, S, 1) float mask per image: 1 inside a random box of the given area fraction."""
     s_r, s_x, s_y = _seeds(seed, 3)
@@ -125,11 +141,15 @@ def _mix(images: tf.Tensor, labels: tf.Tensor, cfg: AugmentConfig, seed: tf.Tens
 def augment_batch(images: tf.Tensor, labels: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor):
     """Augment a float32 (B, S, S, 1) batch in 0..255 with one-hot labels; deterministic in seed."""
     s_flip, s_aff, s_photo, s_erase, s_mix = _seeds(tf.cast(seed, tf.int64), 5)
+    # its own stream, so turning it on leaves every other draw of a seeded run as it was
+    s_degrade = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 7)
     if cfg.flip:
         flip = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], s_flip) < 0.5
         images = tf.where(flip, tf.reverse(images, [2]), images)
     if cfg.rotation_deg or cfg.shift or cfg.zoom:
         images = _affine(images, cfg, s_aff)
+    if cfg.degrade:
+        images = _degrade(images, cfg, s_degrade)
     if cfg.brightness or cfg.contrast:
         images = _photometric(images, cfg, s_photo)
     if cfg.erasing:

@@ -27,7 +27,7 @@ KEY_OPTIONS = (
 )
 # shown only when a run sets them: overrides of the augmentation preset (0 included: it turns one
 # off), then the weight average and dedupe when on
-OVERRIDES = ("erasing", "mixup", "cutmix")
+OVERRIDES = ("erasing", "mixup", "cutmix", "degrade")
 SWITCHES = ("ema", "dedupe")
 
 

@@ -121,6 +121,14 @@ class TrainConfig:
     )
     mixup: float | None = option(None, "mixup Beta alpha, 0 = off (default: the preset's)", "data", type=float)
     cutmix: float | None = option(None, "cutmix Beta alpha, 0 = off (default: the preset's)", "data", type=float)
+    degrade: float | None = option(
+        None,
+        "probability of an image losing detail as a video's face does: lower resolution, then noise "
+        "(default: the preset's)",
+        "data",
+        type=float,
+        metavar="P",
+    )
     balance: str = option("none", "class weights or class-balanced sampling", "data", choices=BALANCE_MODES)
     val_fraction: float = option(0.1, "share of train held out for validation", "data", tunable=False)
     split_seed: int | None = option(

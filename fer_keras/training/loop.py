@@ -200,7 +200,9 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     splits = runs.load_config_splits(config)
     if config.verbose:
         print(f"data: {splits.summary()} (hash {splits.data_hash[:12]})", flush=True)
-    augment = augment_config(config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix)
+    augment = augment_config(
+        config.augment, erasing=config.erasing, mixup=config.mixup, cutmix=config.cutmix, degrade=config.degrade
+    )
     steps = len(splits.train) // min(config.batch_size, len(splits.train))
     classes = splits.train.classes
     weights = class_weights(splits.train.labels, config.balance, len(classes))
