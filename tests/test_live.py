@@ -18,6 +18,7 @@ from fer_keras.app.synthetic import make_face_video, score_run
 from fer_keras.app.track import FaceTracker
 from fer_keras.contract import EMOTIONS
 from fer_keras.data.loading import load_faces
+from fer_keras.errors import FerKerasError
 from fer_keras.live import main
 
 SAMPLE = "fer_keras/samples/astronaut.jpg"
@@ -264,6 +265,27 @@ def test_video_score_interval_counts_faces_not_frames(tmp_path):
     assert per_frame["distinct_faces"] == 20
     assert 0.2 < per_frame["end_to_end_low"] < 0.5 < per_frame["end_to_end_high"] < 0.8
     assert all(isinstance(v, int | float) for v in scores.values())  # one row of numbers, as a table wants
+
+
+def test_framing_cost_compares_the_same_found_faces(tmp_path):
+    # 40 faces, 5 frames each; the app finds faces 0-29 and is right on 0-19; exact framing is
+    # right on 0-24 and on the unfound 30-39, which must not count against the app's framing
+    rows = [[f, 0, 10, 10, 50, 50, "happy", 0, 0, 50, 0, f // 5] for f in range(200)]
+    truth = pd.DataFrame(
+        rows, columns=["frame", "face", "x", "y", "w", "h", "label", "cx", "cy", "side", "angle", "appearance"]
+    )
+    found = truth[truth.appearance < 30][["frame", "x", "y", "w", "h"]]
+    found = found.assign(label=np.where(truth.appearance[found.index] < 20, "happy", "sad"))
+    truth.to_csv(tmp_path / "truth.csv", index=False)
+    found.to_csv(tmp_path / "app.csv", index=False)
+    exact = (truth.appearance < 25) | (truth.appearance >= 30)
+    scores = score_run(tmp_path / "truth.csv", tmp_path / "app.csv", exact_correct=exact.to_numpy())
+    assert scores["accuracy_detected"] == pytest.approx(20 / 30)
+    assert scores["framing_cost"] == pytest.approx(5 / 30, abs=1e-4)  # 25/30 - 20/30, not 35/40 - 20/30
+    assert 0.0 < scores["framing_cost_low"] < 5 / 30 < scores["framing_cost_high"] < 0.4
+    assert "framing_cost" not in score_run(tmp_path / "truth.csv", tmp_path / "app.csv")
+    with pytest.raises(FerKerasError, match="one value per truth row"):
+        score_run(tmp_path / "truth.csv", tmp_path / "app.csv", exact_correct=exact.to_numpy()[:10])
 
 
 def test_face_crop_at_the_frame_edge_is_square():

@@ -255,17 +255,44 @@ def exact_crops(video: str | Path, truth_csv: str | Path) -> tuple[np.ndarray, n
     return np.stack(crops), np.asarray(labels)
 
 
+def _face_interval(sums: np.ndarray, counts: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of sum(sums) / sum(counts), resampling the faces."""
+    from scipy.stats import bootstrap
+
+    if (counts > 0).sum() < 2:  # one face (or none): nothing to resample
+        value = float(sums.sum() / counts.sum()) if counts.sum() else 0.0
+        return value, value
+    interval = bootstrap(
+        (sums, counts),
+        lambda r, s, axis=-1: r.sum(axis) / np.maximum(s.sum(axis), 1),
+        paired=True,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
+    return float(interval.low), float(interval.high)
+
+
 def score_run(
-    truth_csv: str | Path, app_csv: str | Path, min_iou: float = 0.3, resamples: int = 1000, seed: int = 0
+    truth_csv: str | Path,
+    app_csv: str | Path,
+    min_iou: float = 0.3,
+    resamples: int = 1000,
+    seed: int = 0,
+    exact_correct: np.ndarray | None = None,
 ) -> dict:
     """Face recall and end-to-end accuracy of the app's CSV against the ground truth.
 
     ``end_to_end_low`` and ``end_to_end_high`` bound a 95 % percentile-bootstrap interval for the
     end-to-end accuracy, resampling the video's distinct faces (truth column ``appearance``;
     without it each row counts as its own face): a video of a few hundred faces moves by several
-    points with the sample, which resampling its frames would hide."""
+    points with the sample, which resampling its frames would hide.
+
+    ``exact_correct`` (one bool per truth row: the model right on that face's exact framing) adds
+    ``framing_cost``: exact-framing accuracy minus the app's, both on the faces the app found, with
+    its interval (``framing_cost_low``, ``framing_cost_high``). Comparing on the same faces leaves
+    out which faces were found, so only the framing differs."""
     import pandas as pd
-    from scipy.stats import bootstrap
 
     from fer_keras.app.detect import FaceBox
 
@@ -289,17 +316,20 @@ def score_run(
     _, face_of_row = np.unique(faces, return_inverse=True)
     right, seen = np.bincount(face_of_row, weights=correct), np.bincount(face_of_row)
     accuracy = int(correct.sum()) / n if n else 0.0
-    lo = hi = accuracy  # one face (or none): nothing to resample
-    if len(seen) > 1:
-        interval = bootstrap(
-            (right, seen),
-            lambda r, s, axis=-1: r.sum(axis) / s.sum(axis),
-            paired=True,
-            n_resamples=resamples,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        ).confidence_interval
-        lo, hi = interval.low, interval.high
+    lo, hi = _face_interval(right, seen, resamples, seed)
+    framing = {}
+    if exact_correct is not None:
+        exact_correct = np.asarray(exact_correct, bool)
+        if exact_correct.shape != (n,):
+            raise FerKerasError(f"exact_correct needs one value per truth row ({n}), got {exact_correct.shape}")
+        gap = (exact_correct.astype(float) - correct) * matched
+        gaps, found = np.bincount(face_of_row, weights=gap), np.bincount(face_of_row, weights=matched)
+        cost_lo, cost_hi = _face_interval(gaps, found, resamples, seed)
+        framing = {
+            "framing_cost": round(float(gap.sum() / hits), 4) if hits else 0.0,
+            "framing_cost_low": round(cost_lo, 4),
+            "framing_cost_high": round(cost_hi, 4),
+        }
     return {
         "faces": n,
         "distinct_faces": int(len(seen)),
@@ -309,4 +339,5 @@ def score_run(
         "end_to_end_high": round(float(hi), 4),
         "accuracy_detected": int(correct.sum()) / hits if hits else 0.0,
         "false_positives": int(len(found) - hits),
+        **framing,
     }
