@@ -280,7 +280,7 @@ def test_framing_cost_compares_the_same_found_faces(tmp_path):
     found.to_csv(tmp_path / "app.csv", index=False)
     exact = (truth.appearance < 25) | (truth.appearance >= 30)
     scores = score_run(tmp_path / "truth.csv", tmp_path / "app.csv", exact_correct=exact.to_numpy())
-    assert scores["accuracy_detected"] == pytest.approx(20 / 30)
+    assert scores["accuracy_detected"] == pytest.approx(20 / 30) and scores["false_positives"] == 0
     assert scores["framing_cost"] == pytest.approx(5 / 30, abs=1e-4)  # 25/30 - 20/30, not 35/40 - 20/30
     assert 0.0 < scores["framing_cost_low"] < 5 / 30 < scores["framing_cost_high"] < 0.4
     assert "framing_cost" not in score_run(tmp_path / "truth.csv", tmp_path / "app.csv")

@@ -323,8 +323,8 @@ def score_run(
         if exact_correct.shape != (n,):
             raise FerKerasError(f"exact_correct needs one value per truth row ({n}), got {exact_correct.shape}")
         gap = (exact_correct.astype(float) - correct) * matched
-        gaps, found = np.bincount(face_of_row, weights=gap), np.bincount(face_of_row, weights=matched)
-        cost_lo, cost_hi = _face_interval(gaps, found, resamples, seed)
+        gaps, hits_of_face = np.bincount(face_of_row, weights=gap), np.bincount(face_of_row, weights=matched)
+        cost_lo, cost_hi = _face_interval(gaps, hits_of_face, resamples, seed)
         framing = {
             "framing_cost": round(float(gap.sum() / hits), 4) if hits else 0.0,
             "framing_cost_low": round(cost_lo, 4),
