@@ -17,7 +17,7 @@ from fer_keras.app.align import (
     similarity,
     warp_crop,
 )
-from fer_keras.app.detect import FaceBox, face_crop, make_detector
+from fer_keras.app.detect import BLAZEFACE_ZOOM, FaceBox, face_crop, make_detector
 from fer_keras.app.synthetic import SCENES, PlacedFace, Scene, render_frames
 from fer_keras.contract import CROP_SIZE
 from fer_keras.data.sources import FaceArrays
@@ -98,6 +98,16 @@ def test_keypoint_framing_falls_back_to_the_box_without_keypoints():
     np.testing.assert_allclose(framing.matrix(box), BoxFraming(scale=1.2).matrix(box))
 
 
+def test_a_zoomed_keypoint_framing_is_the_template_framing_scaled_about_the_crop_centre():
+    to_frame = turn(10, 4.0, (300, 220))
+    keypoints = cv2.transform(FER2013_KEYPOINTS[None], to_frame)[0]
+    box = FaceBox(0, 0, 10, 10, keypoints=tuple(map(tuple, keypoints)))
+    scale, angle, dx, dy = decompose(compose(KeypointFraming(zoom=0.8).matrix(box), to_frame))
+    # crop pixels per face pixel grow by 1 / zoom: the crop covers a 0.8x square, same centre and turn
+    assert scale == pytest.approx(1 / 0.8, abs=1e-3) and angle == pytest.approx(0, abs=0.05)
+    assert abs(dx) < 1e-3 and abs(dy) < 1e-3
+
+
 def test_blazeface_keypoints_level_a_turned_photo():
     """The real detector on the sample photo, upright and turned: in the aligned crop the eyes are
     level and on the template; the aligned crops agree with each other far better than box crops."""
@@ -114,7 +124,8 @@ def test_blazeface_keypoints_level_a_turned_photo():
         assert rx < nx < lx and max(ry, ly) < ny < my + 5
         eyes = cv2.transform(np.float32([faces[0].keypoints[:2]]), detector.framings[0].matrix(faces[0]))[0]
         assert abs(eyes[0, 1] - eyes[1, 1]) < 1.5
-        assert np.abs(eyes - FER2013_KEYPOINTS[:2]).max() < 2.5
+        template_eyes = CROP_SIZE / 2 + (FER2013_KEYPOINTS[:2] - CROP_SIZE / 2) / BLAZEFACE_ZOOM
+        assert np.abs(eyes - template_eyes).max() < 2.5
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         crops[angle] = (face_crop(gray, faces[0], detector.framings[0]), face_crop(gray, faces[0], 0.0))
     for angle in (20, -20):

@@ -56,17 +56,21 @@ class BoxFraming:
 
 @dataclass(frozen=True)
 class KeypointFraming:
-    """Keypoints onto the FER2013 template by a similarity; ``fallback`` for boxes without keypoints."""
+    """Keypoints onto the FER2013 template by a similarity; ``fallback`` for boxes without keypoints.
+    ``zoom`` below 1 frames a smaller square than the template's (the template spread out from
+    the crop's centre by 1 / zoom)."""
 
     template: tuple = tuple(map(tuple, FER2013_KEYPOINTS[list(ALIGN_KEYPOINTS)]))
     use: tuple[int, ...] = ALIGN_KEYPOINTS
     fallback: BoxFraming = BoxFraming()
+    zoom: float = 1.0
 
     def matrix(self, box, size: int = CROP_SIZE) -> np.ndarray:
         if len(box.keypoints) <= max(self.use):
             return self.fallback.matrix(box, size)
         src = np.asarray([box.keypoints[i] for i in self.use], np.float32)
-        dst = np.asarray(self.template, np.float32) * (size / CROP_SIZE)
+        centre = size / 2
+        dst = centre + (np.asarray(self.template, np.float32) * (size / CROP_SIZE) - centre) / self.zoom
         return similarity(src, dst)
 
 
