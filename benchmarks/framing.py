@@ -9,7 +9,7 @@ finds (IoU > 0.3):
 - BlazeFace's six keypoints, in the face's own 48x48 crop coordinates: their median is the
   alignment template (``fer_keras.app.align.FER2013_KEYPOINTS``);
 - each box's square relative to the true one (scale, centre offset in box sides): their medians
-  are ``HAAR_FRAMING`` and ``BLAZEFACE_BOX_FRAMING`` in ``fer_keras.app.detect``;
+  are ``HAAR_FRAMING`` and ``BLAZEFACE_BOX_MEASURED`` in ``fer_keras.app.detect``;
 - with the current framings, the residual map from the true crop to the app's crop: scale,
   rotation and shift (median and 90th percentile of their size).
 ``--score MODEL[,MODEL]`` also classifies every found face framed each way (and the app's way: its

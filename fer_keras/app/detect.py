@@ -14,7 +14,7 @@ that turn what it finds into FER2013-like crops.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -34,7 +34,16 @@ HAAR_FRAMING = BoxFraming(scale=1.0, dx=0.006, dy=0.01)
 # 0.674 against 0.668 (0.97: 0.672), the plain scene's framing cost 0.7 against 3.4 points
 # (docs/experiments/live-video.md).
 BLAZEFACE_ZOOM = 0.94
-BLAZEFACE_BOX_FRAMING = BoxFraming(scale=1.171 * BLAZEFACE_ZOOM, dx=0.009, dy=-0.091)
+BLAZEFACE_BOX_MEASURED = BoxFraming(scale=1.171, dx=0.009, dy=-0.091)
+
+
+def blazeface_framings(zoom: float = BLAZEFACE_ZOOM) -> tuple[KeypointFraming, BoxFraming]:
+    """BlazeFace's keypoint and box framings, ``zoom`` times the measured square's side."""
+    box = replace(BLAZEFACE_BOX_MEASURED, scale=BLAZEFACE_BOX_MEASURED.scale * zoom)
+    return KeypointFraming(fallback=box, zoom=zoom), box
+
+
+BLAZEFACE_BOX_FRAMING = blazeface_framings()[1]
 
 # BlazeFace's SSD anchor grid per input size: (stride, anchors per cell) groups, as in MediaPipe's
 # face_detection_*.pbtxt (fixed anchor size, centres at cell middles).
@@ -247,7 +256,7 @@ class BlazeFaceDetector:
     # Eyes, nose and mouth onto the FER2013 template (the box if a caller drops the keypoints), and
     # the box framed as FER2013 frames faces. On single validation frames (benchmarks/framing.py)
     # each alone scores about 5 points under the exact framing; the two averaged, 3.
-    framings = (KeypointFraming(fallback=BLAZEFACE_BOX_FRAMING, zoom=BLAZEFACE_ZOOM), BLAZEFACE_BOX_FRAMING)
+    framings = blazeface_framings()
 
     def __init__(
         self,
