@@ -12,7 +12,9 @@ missed face counts as wrong), and the framing cost: exact-framing accuracy minus
 same found faces. The last two come with 95 % intervals over the video's distinct faces
 (``--frames / --hold`` stays of one or two faces). Each video also times a plain Haar
 cascade (the ``haar`` detector's settings), detection only, decoding included as in the app.
-One JSON line per row, then markdown tables; ``--json FILE`` keeps the rows.
+``--zoom 0.94,1.0`` compares BlazeFace's framings drawn at those multiples of the square
+measured by benchmarks/framing.py (the app's: ``BLAZEFACE_ZOOM``). One JSON line per row, then
+markdown tables and the means per setting; ``--json FILE`` keeps the rows.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_keras.app.capture import open_source
-from fer_keras.app.detect import make_detector
+from fer_keras.app.detect import BLAZEFACE_ZOOM, blazeface_framings, make_detector
 from fer_keras.app.live import run_video
 from fer_keras.app.recognizer import DETECT_EVERY, EmotionRecognizer
 from fer_keras.app.synthetic import SCENES, exact_crops, make_face_video, score_run
@@ -37,7 +39,18 @@ from fer_keras.data.loading import load_splits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import matmul_peak_gflops  # noqa: E402
 
-COLUMNS = ["scene", "detector", "model", "fps", "haar_only_fps", "detect", "preprocess", "infer"]
+COLUMNS = [
+    "scene",
+    "detector",
+    "model",
+    "detect_every",
+    "zoom",
+    "fps",
+    "haar_only_fps",
+    "detect",
+    "preprocess",
+    "infer",
+]
 COLUMNS += ["recall", "accuracy_detected", "accuracy_exact", "accuracy_end_to_end", "end_to_end_ci"]
 COLUMNS += ["framing_cost", "framing_cost_ci", "distinct_faces"]
 AVERAGED = ["fps", "haar_only_fps", "detect", "preprocess", "infer"]
@@ -55,13 +68,17 @@ def haar_only_fps(video: Path) -> float:
     return frames / (time.perf_counter() - started)
 
 
-def run_one(video: Path, truth: Path, model: str | None, detector_name: str, args, detect_every: int) -> dict:
+def run_one(
+    video: Path, truth: Path, model: str | None, detector_name: str, args, detect_every: int, zoom: float
+) -> dict:
     name, _, size = detector_name.partition(":")  # dnn:160 = BlazeFace on a 160-pixel short side
     sized = {"dnn_size": int(size)} if size else {}  # dnn: the app's default size
     recognizer = EmotionRecognizer(
         model, name, margin=args.margin, detect_every=detect_every, threads=args.threads, **sized
     )
-    out = video.with_name(f"app-{name}{size}-{detect_every}.csv")
+    if name == "dnn" and args.margin is None:
+        recognizer.framings = blazeface_framings(zoom)
+    out = video.with_name(f"app-{name}{size}-{detect_every}-{zoom}.csv")
     summary = run_video(recognizer, str(video), display=False, csv_path=str(out))
     crops, labels = exact_crops(video, truth)  # in the truth file's row order
     exact_correct = recognizer.predictor(crops).argmax(1) == labels
@@ -71,6 +88,7 @@ def run_one(video: Path, truth: Path, model: str | None, detector_name: str, arg
         "detector": detector_name,
         "model": model or "shipped (.tflite)",
         "detect_every": detect_every,
+        "zoom": zoom,
         "frames": summary.frames,
         "fps": round(summary.fps, 1),
         **{k: round(v, 2) for k, v in summary.stage_ms.items()},
@@ -95,6 +113,11 @@ def main() -> None:
         "--detect-every", default=str(DETECT_EVERY), help=f"comma-separated N (the app's default: {DETECT_EVERY})"
     )
     p.add_argument(
+        "--zoom",
+        default=str(BLAZEFACE_ZOOM),
+        help=f"comma-separated zooms of BlazeFace's measured framings (1.0: as measured; the app's: {BLAZEFACE_ZOOM})",
+    )
+    p.add_argument(
         "--frames", type=int, default=3600, help="frames per video (3,600: 720 distinct faces in two-face scenes)"
     )
     p.add_argument("--hold", type=int, default=10, help="frames each set of faces stays (then new crops appear)")
@@ -113,10 +136,13 @@ def main() -> None:
             make_face_video(faces, video, truth, frames=args.frames, hold=args.hold, scene=scene, seed=args.seed + s)
             haar_fps = round(haar_only_fps(video), 1)
             grid = itertools.product(
-                args.detector.split(","), args.model.split(","), [int(n) for n in args.detect_every.split(",")]
+                args.detector.split(","),
+                args.model.split(","),
+                [int(n) for n in args.detect_every.split(",")],
+                [float(z) for z in args.zoom.split(",")],
             )
-            for detector_name, model, every in grid:
-                row = {"scene": scene, **run_one(video, truth, model or None, detector_name, args, every)}
+            for detector_name, model, every, zoom in grid:
+                row = {"scene": scene, **run_one(video, truth, model or None, detector_name, args, every, zoom)}
                 row["haar_only_fps"] = haar_fps
                 row["fps_vs_haar_only"] = round(row["fps"] / haar_fps, 2)
                 rows.append(row)
@@ -132,10 +158,11 @@ def main() -> None:
             "framing_cost_ci": f"{row['framing_cost_low']:+.3f}..{row['framing_cost_high']:+.3f}",
         }
         print("| " + " | ".join(str(cells[c]) for c in COLUMNS) + " |")
-    for detector_name in args.detector.split(","):
-        mine = [r for r in rows if r["detector"] == detector_name]
+    settings = ("detector", "model", "detect_every", "zoom")
+    for setting in dict.fromkeys(tuple(r[k] for k in settings) for r in rows):
+        mine = [r for r in rows if tuple(r[k] for k in settings) == setting]
         mean = {k: round(float(np.mean([r[k] for r in mine])), 4) for k in AVERAGED}
-        print(f"\nmean over {len(mine)} videos, {detector_name}: {json.dumps(mean)}")
+        print(f"\nmean over {len(mine)} videos, {dict(zip(settings, setting))}: {json.dumps(mean)}")
 
 
 if __name__ == "__main__":
