@@ -52,6 +52,22 @@ def test_parameter_budget(model):
     assert model.count_params() < PARAM_LIMITS[model.name]
 
 
+def test_resnet18_width_and_strided_stem():
+    """--width scales every stage (0.5: about a quarter of the weights); the strided stem halves the
+    resolution layer1 works at, for the same weights."""
+    from fer_keras.models.flops import macs_per_image
+
+    full, half, strided = build("resnet18"), build("resnet18", width=0.5), build("resnet18", stem="strided")
+    assert 0.24 < half.count_params() / full.count_params() < 0.27
+    assert strided.count_params() == full.count_params()
+    assert full.get_layer("backbone").get_layer("layer1_0_add").output.shape[1:] == (48, 48, 64)
+    assert strided.get_layer("backbone").get_layer("layer1_0_add").output.shape[1:] == (24, 24, 64)
+    assert half.get_layer("backbone").output.shape[-1] == 256
+    assert 3.8 < macs_per_image(full) / macs_per_image(strided) < 4.2
+    with pytest.raises(FerKerasError, match="torchvision ResNet18 weights need --width 1.0"):
+        build("resnet18", weights="imagenet", width=0.5)
+
+
 def test_keras_and_savedmodel_round_trip(model, crops, tmp_path):
     expected = model.predict(crops, verbose=0)
     model.save(tmp_path / "m.keras")
@@ -155,12 +171,15 @@ def test_imagenet_weights_offline_names_the_file(monkeypatch, tmp_path):
 
     monkeypatch.setattr(imagenet, "KERAS_CACHE", tmp_path)
 
-    def offline(*args, **kwargs):
-        raise Exception("URL fetch failure")
+    def offline(fname, origin, **kwargs):
+        # what Keras raises without a network
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
-    with pytest.raises(FerKerasError, match="place vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"):
+    with pytest.raises(FerKerasError, match="place vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5") as err:
         build("vgg16", weights="imagenet")
+    # the cause, not the exception's class name
+    assert "(Exception)" not in str(err.value) and "([Errno -2] Name or service not known)" in str(err.value)
     with pytest.raises(FerKerasError, match="place resnet18-f37072fd.pth"):
         build("resnet18", weights="imagenet")
     with pytest.raises(FerKerasError, match="no ImageNet weights"):

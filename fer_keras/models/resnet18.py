@@ -4,8 +4,10 @@ Layer names follow torchvision's state-dict keys with '.' replaced by '_' (``lay
 so ``load_torchvision_weights`` can map a ``.pth`` file one to one. Padding is explicit
 (ZeroPadding2D + 'valid') wherever Keras 'same' would pad differently from PyTorch at stride 2.
 
-Two stems: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool, for pretrained weights at 224) and
-``"small"`` (3x3/1 conv, no pool, for 48x48 from scratch).
+Three stems: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool, for pretrained weights at 224),
+``"small"`` (3x3/1 conv, no pool: the classic from-scratch setting at 48x48) and ``"strided"``
+(3x3/2 conv, no pool: the small stem at a quarter of its cost, layer1 working at 24x24).
+``width`` scales every stage's channels (0.5 halves them and costs about 4x less).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from fer_keras.models.registry import register_model
 
 BN_EPSILON = 1e-5  # PyTorch's default
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1 in Keras' convention
-STEMS = ("imagenet", "small")
+STEMS = ("imagenet", "small", "strided")
+STAGE_CHANNELS = (64, 128, 256, 512)
 
 
 def _bn(name: str) -> keras.layers.BatchNormalization:
@@ -51,21 +54,31 @@ def _basic_block(x, filters: int, stride: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu2")(y)
 
 
-def resnet18_backbone(input_size: int, stem: str = "small") -> keras.Model:
-    """Three-channel ImageNet-normalised input -> layer4 features (512 channels)."""
+def stage_channels(width: float = 1.0) -> tuple[int, ...]:
+    """Channels of the stem and the four stages at a width multiplier (at least 8 each)."""
+    if width <= 0:
+        raise FerKerasError(f"ResNet18 width must be positive, got {width}")
+    return tuple(max(8, round(c * width)) for c in STAGE_CHANNELS)
+
+
+def resnet18_backbone(input_size: int, stem: str = "small", width: float = 1.0) -> keras.Model:
+    """Three-channel ImageNet-normalised input -> layer4 features (512 * width channels)."""
     if stem not in STEMS:
         raise FerKerasError(f"unknown ResNet18 stem {stem!r}; choose from {', '.join(STEMS)}")
+    channels = stage_channels(width)
     inputs = keras.Input((input_size, input_size, 3), name="rgb")
     if stem == "imagenet":
         x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-        x = keras.layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1")(x)
+        x = keras.layers.Conv2D(channels[0], 7, strides=2, use_bias=False, name="conv1")(x)
+    elif stem == "strided":
+        x = _conv3x3(inputs, channels[0], 2, "conv1")
     else:
-        x = keras.layers.Conv2D(64, 3, padding="same", use_bias=False, name="conv1")(inputs)
+        x = keras.layers.Conv2D(channels[0], 3, padding="same", use_bias=False, name="conv1")(inputs)
     x = keras.layers.ReLU(name="stem_relu")(_bn("bn1")(x))
     if stem == "imagenet":
         x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)  # after ReLU: 0 acts as -inf
         x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    for stage, filters in enumerate((64, 128, 256, 512), start=1):
+    for stage, filters in enumerate(channels, start=1):
         for block in range(2):
             stride = 2 if stage > 1 and block == 0 else 1
             x = _basic_block(x, filters, stride, f"layer{stage}_{block}")
@@ -78,20 +91,24 @@ def resnet18(
     weights: str | None = None,
     input_size: int = CROP_SIZE,
     stem: str | None = None,
+    width: float = 1.0,
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """ResNet18 on raw 48x48 grayscale crops -> 7 probabilities.
 
-    ``stem`` defaults to ``"imagenet"`` with ImageNet / ``.pth`` weights and ``"small"`` otherwise.
+    ``stem`` defaults to ``"imagenet"`` with ImageNet / ``.pth`` weights and ``"small"`` otherwise;
+    ``width`` scales every stage's channels (torchvision weights need 1.0).
     ``weights``: None, ``"imagenet"`` (torchvision weights via the Keras cache), a torchvision
     ``.pth`` state dict, or a ``.keras`` / ``.weights.h5`` file of this model.
     """
     is_torch = weights == "imagenet" or (weights is not None and Path(weights).suffix in (".pth", ".pt"))
     stem = stem or ("imagenet" if is_torch else "small")
+    if is_torch and width != 1.0:
+        raise FerKerasError("torchvision ResNet18 weights need --width 1.0")
     inputs = face_input()
     x = preprocessing_block(input_size, "torch")(inputs)
-    x = resnet18_backbone(input_size, stem)(x)
+    x = resnet18_backbone(input_size, stem, width)(x)
     x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
     outputs = classifier(x, num_classes, classifier_activation, dropout)
     model = keras.Model(inputs, outputs, name="resnet18")

@@ -195,10 +195,14 @@ class TrainConfig:
     )
     input_size: int | None = _model("resize crops in-graph to this size", int)
     dropout: float | None = _model("dropout before the classifier", float)
-    width: float | None = _model("mobilenetv2 width multiplier", float)
+    width: float | None = _model("width multiplier of every stage (mobilenetv2, resnet18)", float)
     depth: float | None = _model("mobilenetv2 depth multiplier", float)
     stem_stride: int | None = _model("mobilenetv2 stem stride", int, choices=(1, 2))
-    stem: str | None = _model("resnet18 stem", str, choices=("small", "imagenet"))
+    stem: str | None = _model(
+        "resnet18 stem: small (3x3/1), strided (3x3/2, a quarter of the cost) or imagenet (7x7/2 + pool)",
+        str,
+        choices=("small", "strided", "imagenet"),
+    )
     head_channels: int | None = _model("mobilenetv2 channels of the last 1x1 conv", int)
     fused_stages: int | None = _model(
         "mobilenetv2: the first N stages use Fused-MBConv blocks (a dense 3x3 conv instead of 1x1 + depthwise)", int
