@@ -40,13 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    from fer_keras.cli import quiet_native_logs
+    from fer_keras import cli
 
     module = importlib.import_module("fer_keras.data.__main__" if name == "data" else f"fer_keras.{name}")
-    log_filter = quiet_native_logs(argv[1:])  # the command runs in-process, as the console script's
+    log_filter = cli.quiet_native_logs(argv[1:])  # the command runs in-process, as the console script's
+    program, cli.PROGRAM = cli.PROGRAM, "fer-keras "  # usage lines name the command as it was typed
     try:
         return module.main(argv[1:])
     finally:
+        cli.PROGRAM = program
         if log_filter:
             log_filter.close()
 

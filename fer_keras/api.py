@@ -6,7 +6,8 @@
     metrics = fer_keras.evaluate_model(run.run_dir, "fer2013", out="eval/mnv2")   # + confusion, Grad-CAM, t-SNE PNGs
 
 Every function takes the options its command takes, by the same names, and raises
-``FerKerasError`` with a one-line message on bad input. TensorFlow loads on first call.
+``FerKerasError`` with a one-line message on bad input. TensorFlow loads on first call, with its
+native start-up lines kept off stderr (``fer_keras.logs``; ``FER_KERAS_VERBOSE=1`` shows them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fer_keras.errors import FerKerasError
+from fer_keras.logs import quiet
 
 if TYPE_CHECKING:
     from fer_keras.app.live import VideoSummary
@@ -54,6 +56,7 @@ def inspect_data(data: str | Path | None = None, *, ferplus: str | Path | None =
     return format_report(load_faces(check_data_path(data), ferplus=ferplus, report=report), report)
 
 
+@quiet
 def augment(images: Any, preset: str = "standard", seed: int = 0) -> np.ndarray:
     """What training's ``--augment PRESET`` does to a batch of (N, 48, 48) crops (mixup and
     cutmix need labels, so they are left out); returns float32 crops in 0..255."""
@@ -71,6 +74,7 @@ def augment(images: Any, preset: str = "standard", seed: int = 0) -> np.ndarray:
     return out.numpy()[..., 0]
 
 
+@quiet
 def build_model(name: str = "mobilenetv2", **options: Any):
     """An untrained Keras model from the registry (``vgg16``, ``resnet18``, ``mobilenetv2``, or
     one registered with ``fer_keras.models.register_model``) with its model options
@@ -80,6 +84,7 @@ def build_model(name: str = "mobilenetv2", **options: Any):
     return build(name, **options)
 
 
+@quiet
 def train_model(config: TrainConfig | None = None, *, resume: bool = False, **options: Any) -> RunResult:
     """One training run, as ``python -m fer_keras.train``: options are ``TrainConfig``'s fields
     (``model``, ``data``, ``epochs``, ``augment``, ``input_size``, ...), or a whole ``config``.
@@ -97,6 +102,7 @@ def train_model(config: TrainConfig | None = None, *, resume: bool = False, **op
     return train_run(config, resume=resume)
 
 
+@quiet
 def score(
     model: str | Path | None = None,
     data: str | Path | None = None,
@@ -119,6 +125,7 @@ def score(
     return metrics
 
 
+@quiet
 def evaluate_model(
     model: str | Path | None = None,
     data: str | Path | None = None,
@@ -146,6 +153,7 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
     return markdown_table([Path(r) for r in runs])
 
 
+@quiet
 def tune_model(
     space: str | Path,
     out: str | Path,
@@ -201,6 +209,7 @@ def tune_model(
     return run_search(spec)
 
 
+@quiet
 def export_model(
     model: str | Path | None,
     format: str = "tflite",

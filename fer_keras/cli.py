@@ -2,7 +2,8 @@
 
 Commands import TensorFlow only once their arguments are parsed and checked, so ``--help`` and
 usage errors answer at once. TensorFlow's C++ start-up lines (oneDNN notices, CUDA probing on a
-machine without a GPU) are silenced unless ``--verbose`` is given or ``TF_CPP_MIN_LOG_LEVEL`` is set.
+machine without a GPU) are silenced (``fer_keras.logs``) unless ``--verbose`` is given or
+``TF_CPP_MIN_LOG_LEVEL`` is set.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
 import sys
-import threading
 from collections.abc import Callable
 
 from fer_keras.errors import FerKerasError, first_line
+from fer_keras.logs import NativeLogFilter
 
 VERBOSE_FLAG = "--verbose"
+# How the user started the command, for its usage line: ``fer-keras`` sets its own name
+PROGRAM = "python -m fer_keras."
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -39,54 +41,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def command_parser(prog: str, description: str, **kwargs) -> argparse.ArgumentParser:
     """An argument parser for ``python -m fer_keras.<prog>`` with the shared ``--verbose`` flag."""
-    parser = CommandParser(
-        prog=f"python -m fer_keras.{prog}", description=description, formatter_class=HelpFormatter, **kwargs
-    )
+    parser = CommandParser(prog=f"{PROGRAM}{prog}", description=description, formatter_class=HelpFormatter, **kwargs)
     parser.add_argument(VERBOSE_FLAG, action="store_true", help="show TensorFlow's C++ start-up and log lines")
     return parser
-
-
-# TensorFlow's native log lines (absl format: "I0000 00:00:1796305490.686625 5603 port.cc:153] ...")
-# and the notices around them. TF_CPP_MIN_LOG_LEVEL does not silence the ones written before
-# absl's logging is initialised, so a command filters them out of its stderr instead.
-NATIVE_LOG_LINE = re.compile(
-    rb"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] |WARNING: All log messages before absl::InitializeLog"
-    rb"|INFO: Created TensorFlow Lite XNNPACK delegate|To enable the following instructions: )"
-)
-
-
-class NativeLogFilter:
-    """Routes file descriptor 2 through a pipe and drops TensorFlow's native log lines from it.
-
-    Python's own ``sys.stderr`` goes through the same pipe, so error messages keep their order;
-    ``close`` forwards what is left and puts the original descriptor back.
-    """
-
-    def __init__(self):
-        sys.stderr.flush()
-        self.original = os.dup(2)
-        read, write = os.pipe()
-        os.dup2(write, 2)
-        os.close(write)
-        self.reader = os.fdopen(read, "rb", buffering=0)
-        self.thread = threading.Thread(target=self._forward, daemon=True)
-        self.thread.start()
-
-    def _forward(self) -> None:
-        pending = b""
-        while chunk := self.reader.read(65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            kept = [line + b"\n" for line in lines if not NATIVE_LOG_LINE.match(line)]
-            if kept:
-                os.write(self.original, b"".join(kept))
-        if pending and not NATIVE_LOG_LINE.match(pending):
-            os.write(self.original, pending)
-
-    def close(self) -> None:
-        sys.stderr.flush()
-        os.dup2(self.original, 2)  # closes the pipe's write end: the reader sees the end of the stream
-        self.thread.join(timeout=5)
-        os.close(self.original)
 
 
 def quiet_native_logs(argv: list[str] | None) -> NativeLogFilter | None:

@@ -12,6 +12,7 @@ import argparse
 
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.data.loading import add_scoring_data, check_scoring_data
+from fer_keras.inference.predictor import check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_scoring_data(args, "validation")
+    for member in args.members:  # before TensorFlow loads: a wrong path answers at once
+        check_model_path(member)
     from fer_keras.inference.ensemble import build_ensemble
     from fer_keras.reporting.evaluation import score_members
 

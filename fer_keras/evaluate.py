@@ -11,13 +11,15 @@ import argparse
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import TTA_MODES
 from fer_keras.data.loading import FERPLUS_HELP, check_data_path
-from fer_keras.inference.predictor import MODEL_OPTION_HELP
+from fer_keras.inference.predictor import MODEL_OPTION_HELP, check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser("evaluate", "Score a model on a dataset split: metrics, figures and a report.")
     p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
-    p.add_argument("--data", default=None, help="dataset root or a <class>/ folder (default: $FER_KERAS_DATA)")
+    p.add_argument(
+        "--data", default=None, help="dataset root or a <class>/ folder (default: $FER_KERAS_DATA, else data/fer2013)"
+    )
     p.add_argument(
         "--split",
         default="test",
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     data = check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
+    check_model_path(args.model)
     from fer_keras.reporting.evaluation import evaluate
     from fer_keras.reporting.metrics import summary_line
 

@@ -11,7 +11,8 @@ import argparse
 
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.data.loading import add_scoring_data, check_scoring_data
-from fer_keras.inference.predictor import FORMATS, QUANTIZE
+from fer_keras.errors import FerKerasError
+from fer_keras.inference.predictor import FORMATS, QUANTIZE, check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_scoring_data(args, "test")
+    if args.quantize == "int8" and not args.data:
+        raise FerKerasError("--quantize int8 needs --data (training images calibrate the ranges)")
+    if args.quantize != "none" and args.format != "tflite":
+        raise FerKerasError("--quantize applies to --format tflite only")
+    check_model_path(args.model)  # before TensorFlow loads: a wrong path answers at once
     from fer_keras.inference.export import export, keras_source
     from fer_keras.inference.predictor import shipped_model
     from fer_keras.reporting.evaluation import compare_on_test

@@ -13,7 +13,7 @@ from fer_keras.app.detect import DETECTORS
 from fer_keras.app.recognizer import DETECT_EVERY, DNN_SIZE
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.errors import FerKerasError
-from fer_keras.inference.predictor import MODEL_OPTION_HELP
+from fer_keras.inference.predictor import MODEL_OPTION_HELP, check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DETECTORS,
         default="dnn",
         help="dnn (BlazeFace TFLite with landmark alignment: the fastest, finds the most faces), "
-        "haar (OpenCV cascade) or mtcnn (slow)",
+        "haar (OpenCV cascade), mtcnn (slow), or none: each image is one face (a folder of ready face crops)",
     )
     p.add_argument("--downscale", type=float, default=2.0, help="haar: detect on a frame this many times smaller")
     p.add_argument(
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in each face's running average")
     p.add_argument("--no-display", action="store_true", help="no window (headless: SSH, Docker)")
     p.add_argument("--output", help="annotated video (.mp4), or annotated image file / folder for image sources")
-    p.add_argument("--csv", help="CSV file with one row per face per frame")
+    p.add_argument("--csv", help="CSV file with one row per face per frame (images: per face per image)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the end)")
     p.add_argument(
         "--threads",
@@ -87,10 +87,12 @@ def check_options(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args)
-    from fer_keras.app.live import check_display, image_paths, run_images, run_video
+    check_model_path(args.model)  # before TensorFlow loads: a wrong path answers at once
+    from fer_keras.app.live import check_display, check_outputs, image_paths, run_images, run_video
     from fer_keras.app.recognizer import EmotionRecognizer
 
     images = image_paths(args.source)
+    check_outputs(images, args.output, args.csv)
     if images is None and not args.no_display:
         check_display()
     recognizer = EmotionRecognizer(
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         dnn_size=args.dnn_size,
     )
     if images is not None:
-        return run_images(recognizer, images, args.output)
+        return run_images(recognizer, images, args.output, args.csv)
     summary = run_video(recognizer, args.source, not args.no_display, args.output, args.csv, args.max_frames)
     stages = " ".join(f"{k}={v:.2f}ms" for k, v in summary.stage_ms.items())
     print(f"per frame: {stages}")

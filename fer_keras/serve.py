@@ -12,7 +12,7 @@ import os
 
 from fer_keras.app.detect import DETECTORS
 from fer_keras.cli import cli_main, command_parser, options_from
-from fer_keras.inference.predictor import MODEL_OPTION_HELP
+from fer_keras.inference.predictor import MODEL_OPTION_HELP, check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-batch", type=int, default=32, help="crops per model call across concurrent requests; 1 = no batching"
     )
-    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a model call waits for more crops")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        help="how long a model call waits for more crops; 0 = an idle model runs at once, and requests "
+        "that arrive while it is busy share its next call",
+    )
     p.add_argument("--max-queue", type=int, default=64, help="requests served at once; more get 503")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted request body (413 beyond)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for decoding and detection")
@@ -38,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     options = options_from(ServeOptions, args)
     options.validate()
+    check_model_path(options.model)
+    from fer_keras.app.serve import listen_socket
+
+    sock = listen_socket(args.host, args.port)  # a bad or busy port fails here, before the model loads
     import uvicorn
 
     from fer_keras.app.serve import create_app
@@ -45,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_tf_threads(1, 1)  # one model thread runs every call: one TF thread per op is the fastest here
     app = create_app(options)
-    print(f"serving on http://{args.host}:{args.port}/ (API docs at /docs); Ctrl-C to stop", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    print(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C to stop", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
 
 

@@ -13,6 +13,7 @@ from fer_keras.cli import cli_main, command_parser
 from fer_keras.contract import TTA_MODES
 from fer_keras.data.loading import FERPLUS_HELP, check_data_path
 from fer_keras.errors import FerKerasError
+from fer_keras.inference.predictor import check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.resamples < 100:
         raise FerKerasError("--resamples must be 100 or more")
     data = check_data_path(args.data)  # before TensorFlow loads: a wrong path answers at once
+    check_model_path(args.model_a)
+    check_model_path(args.model_b)
     from fer_keras.reporting.significance import compare_models, format_result
 
     result = compare_models(

@@ -23,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", required=True, help="search-space file, e.g. tuning/mobilenetv2.json")
     p.add_argument("--out", required=True, help="search directory; run the same command again to continue")
     p.add_argument("--model", default="mobilenetv2", help="architecture (a space file may name its own)")
-    p.add_argument("--data", default=None, help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset folder or fer2013.csv (default: $FER_KERAS_DATA, else data/fer2013; --report: not needed)",
+    )
     p.add_argument(
         "--ferplus",
         default="",
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     load_space(args.space)  # a bad space or data path answers at once, before TensorFlow loads
-    data = check_data_path(args.data)
+    # a report reads the search kept in --out: it needs the data only to check it is the same
+    data = "" if args.report_only and not args.data else check_data_path(args.data)
     from fer_keras.training.search import SearchSpec, check_spec, launch_workers, run_search
 
     spec = check_spec(options_from(SearchSpec, args, data=str(data), verbose=0 if args.quiet else 2))

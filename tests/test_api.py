@@ -114,6 +114,39 @@ def test_importing_the_package_does_not_import_tensorflow():
     assert done.returncode == 0 and "EmotionRecognizer" in done.stdout, done.stderr
 
 
+@pytest.mark.smoke
+def test_the_api_keeps_tensorflows_start_up_lines_off_stderr_unless_asked(tmp_path):
+    """A library user's stderr stays theirs: no oneDNN, CUDA or XNNPACK lines from loading the model;
+    FER_KERAS_VERBOSE=1 shows them, and what the program itself writes to stderr always passes."""
+    import os
+    import subprocess
+    import sys
+
+    photo = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
+    code = (
+        "import sys\nfrom fer_keras import EmotionRecognizer\n"
+        "print('before', file=sys.stderr, flush=True)\n"
+        f"faces = EmotionRecognizer().analyze({str(photo)!r})\n"
+        "print('after', file=sys.stderr)\nprint([f.label for f in faces])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "FER_KERAS_VERBOSE")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['happy']"
+    assert done.stderr == "before\nafter\n"
+    verbose = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "FER_KERAS_VERBOSE": "1"},
+        cwd=tmp_path,
+    )
+    assert verbose.returncode == 0 and "oneDNN" in verbose.stderr
+
+
 def test_each_face_is_classified_in_every_framing_and_its_mirror(shipped):
     recognizer = EmotionRecognizer()
     assert recognizer.views == 4 and recognizer.detect_every == 3

@@ -4,6 +4,7 @@ layers never import upper ones, commands answer --help at once without TensorFlo
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ COMMANDS = (
 # Layer of each part of the package: a module may import its own layer and those below it.
 LAYERS = {
     "errors": 0,
+    "logs": 0,
     "contract": 1,
     "data": 2,
     "models": 2,
@@ -217,4 +219,51 @@ def test_the_fer_keras_dispatcher(capsys):
     assert set(DISPATCHED) == {*COMMANDS, "data"}
     assert main(["--help"]) == 0 and "fer-keras COMMAND" in capsys.readouterr().out
     assert main(["bogus"]) == 2 and "unknown command 'bogus'" in capsys.readouterr().err
-    assert main(["compare", "--help"]) == 0 and "python -m fer_keras.compare" in capsys.readouterr().out
+    assert main(["compare", "--help"]) == 0 and "usage: fer-keras compare" in capsys.readouterr().out
+    assert main(["live", "--help"]) == 0 and "usage: fer-keras live [" in capsys.readouterr().out
+    assert main(["data", "--help"]) == 0 and "usage: fer-keras data" in capsys.readouterr().out
+    from fer_keras.live import build_parser
+
+    assert build_parser().prog == "python -m fer_keras.live"  # as it was, once the dispatcher is done
+
+
+def test_data_help_is_plain_text(capsys):
+    from fer_keras.data.__main__ import main
+
+    assert main(["--help"]) == 0
+    assert "``" not in capsys.readouterr().out
+
+
+def test_evaluate_help_gives_the_data_default_it_uses():
+    from fer_keras.evaluate import build_parser
+
+    assert "$FER_KERAS_DATA, else data/fer2013" in " ".join(build_parser().format_help().split())
+
+
+@pytest.mark.parametrize(
+    "command,argv",
+    [
+        ("evaluate", ["--model", "{missing}"]),
+        ("export", ["--model", "{missing}", "--format", "tflite"]),
+        ("export", ["--format", "tflite", "--quantize", "int8"]),
+        ("ensemble", ["{missing}", "{missing}", "--out", "{tmp}/e.keras"]),
+        ("live", ["--model", "{missing}", "--source", "fer_keras/samples/astronaut.jpg"]),
+        ("serve", ["--model", "{missing}"]),
+        ("significance", ["{missing}", "{missing}"]),
+    ],
+)
+def test_bad_model_paths_and_options_answer_before_tensorflow_loads(command, argv, tmp_path):
+    data = os.environ.get("FER_KERAS_DATA") or str(tmp_path)
+    args = [a.format(missing=tmp_path / "none.keras", tmp=tmp_path) for a in argv]
+    if command in ("evaluate", "significance"):
+        (tmp_path / "happy").mkdir(exist_ok=True)  # a data path that passes its own check
+        args += ["--data", str(tmp_path)] if not os.environ.get("FER_KERAS_DATA") else ["--data", data]
+    code = (
+        f"import sys\nfrom fer_keras.{command} import main\n"
+        f"assert main({args!r}) == 2\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "does not exist" in done.stderr or "needs --data" in done.stderr, done.stderr

@@ -20,6 +20,8 @@ def test_inspect_bad_path_is_one_line(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+    # inspect takes the path as its argument: the hint says so, not --data
+    assert "data inspect PATH" in err and "--data" not in err
 
 
 def test_inspect_full_fer2013(fer_root, capsys):

@@ -92,9 +92,64 @@ def test_folder_source_and_frame_without_faces(small_model_file, tmp_path, capsy
     folder.mkdir()
     cv2.imwrite(str(folder / "a.jpg"), cv2.imread(SAMPLE))
     cv2.imwrite(str(folder / "blank.png"), np.full((200, 200, 3), 128, np.uint8))
+    (folder / "broken.jpg").write_text("not an image")
     assert main(["--source", str(folder), "--model", str(small_model_file)]) == 0
-    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.strip().splitlines()]
     assert [r["image"].endswith("a.jpg") for r in records] == [True]
+    # each image that gave nothing is named, and counted
+    assert err.splitlines() == [
+        f"no face found in {folder / 'blank.png'}",
+        f"skipped: cannot read image {folder / 'broken.jpg'} (not an image, or a format OpenCV cannot decode)",
+        "images=3 faces=1 no_face=1 unreadable=1",
+    ]
+
+
+def test_a_folder_of_face_crops_without_detection(small_fer, small_model_file, tmp_path, capsys):
+    """--detector none: each image is one face, whatever its size; one CSV row per image, and an
+    annotated copy enlarged with its panel beside the face."""
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    faces = load_faces(small_fer / "test")
+    for i in range(3):
+        cv2.imwrite(str(folder / f"crop{i}.png"), faces.images[i])
+    cv2.imwrite(str(folder / "wide.png"), cv2.resize(faces.images[3], (96, 64)))
+    out_csv, annotated = tmp_path / "crops.csv", tmp_path / "annotated"
+    argv = ["--source", str(folder), "--detector", "none", "--csv", str(out_csv), "--output", str(annotated)]
+    assert main([*argv, "--model", str(small_model_file)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(records) == 4 and records[0]["box"] == {"x": 0, "y": 0, "w": 48, "h": 48}
+    table = pd.read_csv(out_csv)
+    assert list(table.columns) == ["image", *CSV_HEADER]
+    assert [Path(p).name for p in table["image"]] == ["crop0.png", "crop1.png", "crop2.png", "wide.png"]
+    assert table["frame"].tolist() == [0, 1, 2, 3]
+    # the crop is classified as a whole: what the model gives the 48x48 image itself
+    from fer_keras.inference.predictor import load_predictor
+
+    direct = load_predictor(small_model_file)(faces.images[:1])[0]
+    flipped = load_predictor(small_model_file)(faces.images[:1, :, ::-1])[0]
+    assert np.allclose(table.loc[0, [f"p_{e}" for e in EMOTIONS]].to_numpy(float), (direct + flipped) / 2, atol=2e-4)
+    picture = cv2.imread(str(annotated / "crop0.png"))
+    assert min(picture.shape[:2]) >= 360 and picture.shape[1] > picture.shape[0]  # enlarged, room for the panel
+    assert np.abs(picture[:, -60:].astype(int) - 40).max() > 100  # the panel's text is drawn in that strip
+
+
+def test_outputs_are_checked_before_any_work(small_model_file, tmp_path, capsys):
+    missing = tmp_path / "no-such-folder"
+    for argv, message in [
+        (["--source", SAMPLE, "--output", str(missing / "a.jpg")], f"folder {missing} does not exist"),
+        (["--source", SAMPLE, "--csv", str(missing / "a.csv")], f"folder {missing} does not exist"),
+        (["--source", SAMPLE, "--output", str(tmp_path / "a.xyz")], "OpenCV cannot write this image type"),
+    ]:
+        assert main([*argv, "--model", str(small_model_file)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
+
+
+def test_a_missing_camera_is_one_line_without_opencvs_own_warnings(small_model_file, capfd):
+    assert main(["--source", "7", "--model", str(small_model_file), "--no-display"]) == 2
+    err = capfd.readouterr().err.strip()
+    assert err == "error: cannot open camera 7 (no camera, or in use); try --source VIDEO"
 
 
 @pytest.mark.parametrize(

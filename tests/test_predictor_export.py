@@ -150,6 +150,41 @@ def test_missing_and_unsupported_models(tmp_path):
         load_predictor(tmp_path / "other.keras")
 
 
+@pytest.mark.parametrize("command", ["export", "ensemble", "evaluate", "live"])
+def test_a_text_file_named_keras_gets_the_same_message_in_every_command(command, tmp_path, capsys):
+    import importlib
+
+    bogus = tmp_path / "model.keras"
+    bogus.write_text("not a model")
+    argv = {
+        "export": ["--model", str(bogus), "--format", "tflite"],
+        "ensemble": [str(bogus), str(bogus), "--out", str(tmp_path / "e.keras")],
+        "evaluate": ["--model", str(bogus), "--data", str(tmp_path)],
+        "live": ["--model", str(bogus), "--source", "fer_keras/samples/astronaut.jpg", "--no-display"],
+    }[command]
+    (tmp_path / "happy").mkdir()
+    assert importlib.import_module(f"fer_keras.{command}").main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {bogus} is not a Keras model file (a .keras file is a zip archive)\n"
+
+
+def test_export_and_ensemble_functions_refuse_a_file_that_is_not_a_keras_zip(tmp_path):
+    from fer_keras.inference.ensemble import build_ensemble
+
+    bogus = tmp_path / "model.keras"
+    bogus.write_text("not a model")
+    with pytest.raises(FerKerasError, match="is not a Keras model file"):
+        export(bogus, "tflite")
+    with pytest.raises(FerKerasError, match="is not a Keras model file"):
+        build_ensemble([bogus, bogus], tmp_path / "e.keras")
+
+
+def test_classify_names_the_shape_it_was_given(small_model_file):
+    predictor = load_predictor(small_model_file)
+    with pytest.raises(FerKerasError, match=r"got \(3, 64, 64\)$"):
+        predictor(np.zeros((3, 64, 64), np.uint8))
+
+
 def test_a_loader_error_without_a_message_is_still_one_line(tmp_path, monkeypatch):
     # an exception whose message is empty has no first line: the error must still be one line
     def fail(*args, **kwargs):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -67,8 +70,19 @@ def test_healthz_and_docs(client):
     assert (
         health["classes"] == list(EMOTIONS) and health["version"] and health["model_format"] == "tflite"
     )  # the shipped model as TFLite, as in the API
-    assert client.get("/docs").status_code == 200
     assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_api_docs_load_nothing_from_the_internet(client):
+    """/docs works offline: every script and stylesheet it names is served by the service itself."""
+    import re
+
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text) + re.findall(r"url: '([^']+)'", docs.text)
+    assert assets and not [a for a in assets if "://" in a or a.startswith("//")], assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
     page = client.get("/")
     assert page.status_code == 200 and "getUserMedia" in page.text and "/v1/analyze" in page.text
 
@@ -110,12 +124,38 @@ class GatedPredictor:
         self.inner = load_predictor()
         self.kind, self.path = self.inner.kind, self.inner.path
         self.gate = threading.Event()
+        self.entered = threading.Event()  # a model call has started
         self.calls: list[int] = []
 
     def __call__(self, crops):
+        self.entered.set()
         self.gate.wait(10)
         self.calls.append(len(crops))
         return self.inner(crops)
+
+
+def test_an_idle_model_runs_a_lone_request_at_once_and_batches_what_piles_up_meanwhile():
+    """The default waits for no company: the first request goes to the model alone; those that
+    arrive while it is busy share the next call."""
+    predictor = GatedPredictor()
+    app = create_app(ServeOptions(max_batch=64), predictor=predictor)
+    assert app.state.batcher.max_wait == 0.0
+    crop = {"crops": np.full((1, 48, 48), 128, np.uint8).tolist()}
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            first = asyncio.create_task(http.post("/v1/classify", json=crop))
+            while not predictor.entered.is_set():  # no timer: the lone request reaches the model by itself
+                await asyncio.sleep(0.01)
+            later = [asyncio.create_task(http.post("/v1/classify", json=crop)) for _ in range(2)]
+            await asyncio.sleep(0.3)  # the two are queued behind the busy model
+            predictor.gate.set()
+            return await asyncio.gather(first, *later)
+
+    done = asyncio.run(scenario())
+    assert [r.status_code for r in done] == [200, 200, 200]
+    assert predictor.calls == [1, 2]
 
 
 def test_a_full_queue_gets_503_and_concurrent_crops_share_one_model_call():
@@ -152,6 +192,43 @@ def test_the_command_refuses_bad_flags_at_once(capsys):
 
     assert main(["--port", "http"]) == 2
     assert "invalid int value" in capsys.readouterr().err
+
+
+def serve_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fer_keras.serve", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_a_port_out_of_range_is_one_line_before_anything_is_announced():
+    done = serve_command("--port", "99999")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "error: --port must be between 0 and 65535, got 99999\n"
+
+
+def test_a_busy_port_is_one_line_before_the_model_loads():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = serve_command("--port", str(port))
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr.strip()
+        == f"error: port {port} on 127.0.0.1 is already in use; stop what uses it or pick another --port"
+    )
+
+
+def test_a_missing_model_is_refused_before_tensorflow_loads(tmp_path):
+    from fer_keras.serve import main
+
+    code = (
+        "import sys\nfrom fer_keras.serve import main\n"
+        f"assert main(['--model', {str(tmp_path / 'none.keras')!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "does not exist" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    del main
 
 
 def test_image_upload_limit_is_checked_without_a_declared_length(client):

@@ -199,6 +199,14 @@ def test_report_writes_the_table_of_a_kept_search_and_trains_nothing(small_fer, 
     assert "trials=3 completed=2 best_val_macro_f1=0.5000" in printed
     table = pd.read_csv(elsewhere / "trials.csv")
     assert sorted(table["val_macro_f1"].dropna()) == [0.3, 0.5] and (elsewhere / "hyperparameters.png").exists()
+    # a report reads the kept search: it needs no data, not even the default path
+    monkeypatch.delenv("FER_KERAS_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    argv = _argv(small_fer, elsewhere, trials=5, limit=128, extra=["--report"])
+    data_at = argv.index("--data")
+    del argv[data_at : data_at + 2]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "trials=3 completed=2 best_val_macro_f1=0.5000" in capsys.readouterr().out
 
     for extra, message in (
         (["--report"], "no search to report in"),

@@ -6,6 +6,7 @@ behind the camera (stale frames are dropped and counted); a video file is read f
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,21 @@ import cv2
 import numpy as np
 
 from fer_keras.errors import FerKerasError
+
+
+@contextlib.contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """OpenCV's own log lines (``[ WARN:0@...]``) silenced inside."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 class LatestFrameReader:
@@ -62,7 +78,8 @@ class VideoSource:
     def __init__(self, source: str):
         self.source = source
         self.is_camera = source.isdigit()
-        capture = cv2.VideoCapture(int(source)) if self.is_camera else cv2.VideoCapture(source)
+        with opencv_quiet():  # each backend tried logs its own failure; the one-line error below says it all
+            capture = cv2.VideoCapture(int(source)) if self.is_camera else cv2.VideoCapture(source)
         if not capture.isOpened():
             capture.release()
             if self.is_camera:

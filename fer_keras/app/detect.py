@@ -7,7 +7,8 @@ face, run by ONNX Runtime when the ``onnx`` extra is installed (converted once f
 which breaks on numpy 2). ``haar``:
 OpenCV 4.x's frontal-face Haar cascade (shipped with opencv-python), run on a frame downscaled by
 ``downscale`` for speed. ``mtcnn``: MTCNN from the ``mtcnn`` package (weights in the wheel),
-robust but ~4 FPS on two cores. Each detector carries the ``framings`` (``fer_keras.app.align``)
+robust but ~4 FPS on two cores. ``none``: no detection; each image is one face, for folders of
+ready face crops (FER2013's 48x48, or any size). Each detector carries the ``framings`` (``fer_keras.app.align``)
 that turn what it finds into FER2013-like crops.
 """
 
@@ -24,7 +25,7 @@ from fer_keras.app.align import BoxFraming, KeypointFraming, warp_crop
 from fer_keras.contract import CROP_SIZE
 from fer_keras.errors import FerKerasError
 
-DETECTORS = ("haar", "dnn", "mtcnn")
+DETECTORS = ("haar", "dnn", "mtcnn", "none")
 
 # Box -> FER2013 crop framings measured on training crops by benchmarks/framing.py.
 HAAR_FRAMING = BoxFraming(scale=1.0, dx=0.006, dy=0.01)
@@ -129,6 +130,17 @@ class MtcnnDetector:
             for f in faces
             if f["confidence"] >= self.min_confidence and min(f["box"][2], f["box"][3]) >= self.min_face
         ]
+
+
+class WholeImage:
+    """No detection: the whole image is the face, as in a folder of ready face crops. A crop that is
+    not square is centred in a square with its edges replicated, as the detectors' crops are."""
+
+    wants_gray = True
+    framings = (BoxFraming(),)
+
+    def __call__(self, frame: np.ndarray) -> list[FaceBox]:
+        return [FaceBox(0, 0, frame.shape[1], frame.shape[0])]
 
 
 def blazeface_anchors(size: int, height: int | None = None, width: int | None = None) -> np.ndarray:
@@ -343,8 +355,8 @@ class BlazeFaceDetector:
         return faces
 
 
-def make_detector(name: str = "dnn", **options) -> HaarDetector | BlazeFaceDetector | MtcnnDetector:
-    """A detector by name: ``dnn`` (BlazeFace, the default), ``haar`` or ``mtcnn``."""
+def make_detector(name: str = "dnn", **options) -> HaarDetector | BlazeFaceDetector | MtcnnDetector | WholeImage:
+    """A detector by name: ``dnn`` (BlazeFace, the default), ``haar``, ``mtcnn`` or ``none`` (the whole image)."""
     # Options a detector does not have (e.g. Haar's ``downscale`` for the others) are ignored.
     if name == "haar":
         return HaarDetector(
@@ -360,6 +372,8 @@ def make_detector(name: str = "dnn", **options) -> HaarDetector | BlazeFaceDetec
         )
     if name == "mtcnn":
         return MtcnnDetector(**{k: v for k, v in options.items() if k in ("min_confidence", "min_face")})
+    if name == "none":
+        return WholeImage()
     raise FerKerasError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -124,24 +124,93 @@ def face_json(face: Face, image: str | None = None) -> str:
     return json.dumps({**({"image": image} if image else {}), **face.to_dict()})
 
 
-def run_images(recognizer: EmotionRecognizer, paths: list[Path], output: str | None) -> int:
-    """Classify every face of every image; one JSON line per face."""
-    if output and len(paths) > 1:
+# Annotations need room: a smaller image (a 48x48 face crop, say) is drawn on an enlarged copy.
+ANNOTATE_MIN_SIDE = 360
+
+
+def annotate(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """``draw`` on a copy readable at any size: a small image is enlarged (boxes with it), and a
+    face too wide to leave room for its panel gets a dark strip on the right to hold it."""
+    scale = max(1.0, ANNOTATE_MIN_SIDE / min(frame.shape[:2]))
+    canvas = frame.copy() if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if scale > 1:
+        size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
+        canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_CUBIC)
+        faces = [replace(f, box=replace(f.box, **{k: round(getattr(f.box, k) * scale) for k in "xywh"})) for f in faces]
+    panel_w = _panel_size(len(faces[0].probs))[0] + 12 if faces else 0
+    width = canvas.shape[1]
+    if any(f.box.x < panel_w and width - f.box.x - f.box.w < panel_w for f in faces):
+        canvas = cv2.copyMakeBorder(canvas, 0, 0, 0, panel_w, cv2.BORDER_CONSTANT, value=(40, 40, 40))
+    return draw(canvas, faces)
+
+
+def image_rows(index: int, path: Path, faces: list[Face]) -> list[list]:
+    """The live CSV's rows for an image: its path first, then the video columns (frame = its index)."""
+    return [[str(path), *csv_row(index, 0.0, face)] for face in faces]
+
+
+def run_images(
+    recognizer: EmotionRecognizer, paths: list[Path], output: str | None = None, csv_path: str | None = None
+) -> int:
+    """Classify every face of every image: one JSON line per face on stdout, the CSV and annotated
+    images if asked. An image with no face, or one that cannot be read, is named on stderr and
+    counted; a folder's run ends with a count of each on stderr."""
+    many = len(paths) > 1
+    if output and many:
         Path(output).mkdir(parents=True, exist_ok=True)
-    faces_total = 0
-    for path in paths:
-        frame = to_bgr(path)
-        faces = recognizer.analyze(frame)
-        faces_total += len(faces)
-        for face in faces:
-            print(face_json(face, str(path) if len(paths) > 1 else None))
-        if output:
-            target = Path(output) / path.name if len(paths) > 1 else Path(output)
-            if not cv2.imwrite(str(target), draw(frame, faces)):
-                raise FerKerasError(f"cannot write {target}")
+    csv_file = open(csv_path, "w", newline="") if csv_path else None  # noqa: SIM115 - closed in finally
+    rows = csv.writer(csv_file) if csv_file else None
+    if rows:
+        rows.writerow(["image", *csv_header(recognizer.classes)])
+    faces_total, no_face, unreadable = 0, 0, 0
+    try:
+        for index, path in enumerate(paths):
+            try:
+                frame = to_bgr(path)
+            except FerKerasError as err:
+                if not many:
+                    raise
+                unreadable += 1
+                print(f"skipped: {err}", file=sys.stderr)
+                continue
+            faces = recognizer.analyze(frame)
+            faces_total += len(faces)
+            if not faces:
+                no_face += 1
+                print(f"no face found in {path}", file=sys.stderr)
+            for face in faces:
+                print(face_json(face, str(path) if many else None))
+            if rows:
+                rows.writerows(image_rows(index, path, faces))
+            if output:
+                target = Path(output) / path.name if many else Path(output)
+                if not cv2.imwrite(str(target), annotate(frame, faces)):
+                    raise FerKerasError(f"cannot write {target}")
+    finally:
+        if csv_file:
+            csv_file.close()
     if faces_total == 0:
         print(json.dumps({"faces": 0}))
+    if many:
+        print(
+            f"images={len(paths)} faces={faces_total} no_face={no_face} unreadable={unreadable}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def check_outputs(source_images: list[Path] | None, output: str | None, csv_path: str | None) -> None:
+    """Where results go, checked before any work: a missing folder or a format OpenCV cannot write
+    is a one-line error now rather than after the whole source has been processed."""
+    many = source_images is not None and len(source_images) > 1
+    files = [("--csv", csv_path)] + ([] if many else [("--output", output)])
+    for flag, target in files:
+        if target and not Path(target).resolve().parent.is_dir():
+            raise FerKerasError(f"{flag} {target}: folder {Path(target).parent} does not exist")
+    if many and output and Path(output).exists() and not Path(output).is_dir():
+        raise FerKerasError(f"--output {output} is a file; for a folder of images give a folder")
+    if output and source_images is not None and not many and not cv2.haveImageWriter(output):
+        raise FerKerasError(f"--output {output}: OpenCV cannot write this image type (use .jpg or .png)")
 
 
 @dataclass

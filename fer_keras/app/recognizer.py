@@ -34,6 +34,7 @@ from fer_keras.inference.predictor import (
     load_predictor,
     runtime_model,
 )
+from fer_keras.logs import quiet
 
 STAGES = ("detect", "preprocess", "infer", "draw")
 
@@ -188,6 +189,7 @@ class EmotionRecognizer:
     ``dnn_size``: BlazeFace's input pixels on the frame's short side (its model's own is 256).
     """
 
+    @quiet  # loading TensorFlow, TFLite and the detector writes native log lines to stderr
     def __init__(
         self,
         model: str | Path | EmotionPredictor | None = None,

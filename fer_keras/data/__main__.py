@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from fer_keras import cli
 from fer_keras.cli import CommandParser, cli_main
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = CommandParser(prog="python -m fer_keras.data", description=__doc__)
+    parser = CommandParser(
+        prog=f"{cli.PROGRAM}data",
+        description="Inspect a dataset: counts per split and class, duplicates across splits and conflicting labels.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="print counts per split and class and the duplicate report")
     inspect.add_argument(
@@ -26,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("--no-cache", action="store_true", help="decode again instead of using the cache")
     args = parser.parse_args(argv)
     from fer_keras.data.inspect import format_report
-    from fer_keras.data.loading import LoadReport, default_data_path, load_faces
+    from fer_keras.data.loading import LoadReport, check_data_path, load_faces
 
+    path = check_data_path(args.path, hint="give its path (data inspect PATH) or set FER_KERAS_DATA")
     report = LoadReport()
     faces = load_faces(
-        args.path or default_data_path(),
+        path,
         on_error="skip" if args.skip_bad else "raise",
         ferplus=args.ferplus,
         use_cache=not args.no_cache,

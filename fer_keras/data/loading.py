@@ -15,6 +15,7 @@ from fer_keras.data import cache
 from fer_keras.data.ferplus import EXTRA_ROWS, attach, read_votes
 from fer_keras.data.ferplus import relabel as ferplus_relabel
 from fer_keras.data.sources import (
+    DATA_HINT,
     FaceArrays,
     decode_files,
     detect_layout,
@@ -36,11 +37,11 @@ def default_data_path() -> Path:
     return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA)
 
 
-def check_data_path(path: str | Path | None) -> Path:
+def check_data_path(path: str | Path | None, hint: str = DATA_HINT) -> Path:
     """The dataset path (default: ``default_data_path``), checked before any slow work starts:
-    a missing path or an unknown layout is a one-line error at once."""
+    a missing path or an unknown layout is a one-line error at once (``hint``: how to give it)."""
     path = Path(path) if path else default_data_path()
-    detect_layout(path)
+    detect_layout(path, hint)
     return path
 
 

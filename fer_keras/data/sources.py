@@ -138,12 +138,15 @@ class ImageFile:
     split: str
 
 
-def detect_layout(root: Path) -> str:
-    """'csv', 'splits' (ROOT/{train,test}/<class>/) or 'classes' (ROOT/<class>/)."""
+DATA_HINT = "pass --data or set FER_KERAS_DATA"  # how a command is told where the data is
+
+
+def detect_layout(root: Path, hint: str = DATA_HINT) -> str:
+    """'csv', 'splits' (ROOT/{train,test}/<class>/) or 'classes' (ROOT/<class>/); ``hint`` says how
+    the caller's user names the data path, for the error when it does not exist."""
     if not root.exists():
         raise FerKerasError(
-            f"data path {root} does not exist; download FER2013 from Kaggle (see README, 'Data') "
-            f"and pass --data or set FER_KERAS_DATA"
+            f"data path {root} does not exist; download FER2013 from Kaggle (see README, 'Data') and {hint}"
         )
     if root.is_file():
         if root.suffix.lower() == ".csv":

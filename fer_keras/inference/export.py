@@ -19,7 +19,7 @@ from fer_keras import runs
 from fer_keras.contract import CROP_SHAPE, CROP_SIZE
 from fer_keras.data.loading import stratified_subset
 from fer_keras.errors import FerKerasError, first_line
-from fer_keras.inference.predictor import FORMATS, QUANTIZE, keras_file_of, resolve_model_path
+from fer_keras.inference.predictor import FORMATS, QUANTIZE, check_keras_file, keras_file_of, resolve_model_path
 from fer_keras.runs import select_split
 
 
@@ -33,6 +33,7 @@ def load_keras_model(path: str | Path | None) -> keras.Model:
     path = keras_source(path)
     if path.suffix != ".keras":
         raise FerKerasError(f"export starts from a .keras file or a run directory, not {path}")
+    check_keras_file(path)
     try:
         return keras.saving.load_model(path)
     except Exception as err:  # noqa: BLE001

@@ -127,10 +127,11 @@ class EmotionPredictor(abc.ABC):
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         crops = np.asarray(crops, dtype=np.float32)
+        given = crops.shape  # the error names the shape the caller gave, not one reshaped here
         if crops.ndim == 3:
             crops = crops[..., None]
         if crops.shape[1:] != CROP_SHAPE:
-            raise FerKerasError(f"crops must be (N, {CROP_SHAPE[0]}, {CROP_SHAPE[1]}) grayscale, got {crops.shape}")
+            raise FerKerasError(f"crops must be (N, {CROP_SHAPE[0]}, {CROP_SHAPE[1]}) grayscale, got {given}")
         if len(crops) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
         return np.asarray(self._predict(crops), dtype=np.float32)
@@ -149,13 +150,20 @@ class EmotionPredictor(abc.ABC):
         return self
 
 
+def check_keras_file(path: Path) -> Path:
+    """A ``.keras`` file that is a zip archive, as every Keras 3 model file is; else the one message
+    every command gives for it."""
+    if not zipfile.is_zipfile(path):
+        raise FerKerasError(f"{path} is not a Keras model file (a .keras file is a zip archive)")
+    return path
+
+
 class KerasPredictor(EmotionPredictor):
     kind = "keras"
 
     def __init__(self, path: Path):
         super().__init__(path)
-        if not zipfile.is_zipfile(path):
-            raise FerKerasError(f"{path} is not a Keras model file (a .keras file is a zip archive)")
+        check_keras_file(path)
         import keras
 
         try:
@@ -281,6 +289,17 @@ def resolve_model_path(path: str | Path | None) -> Path:
     if path.is_dir() and run.is_run and not (path / "saved_model.pb").exists():
         return run.model_file()
     return path
+
+
+def check_model_path(path: str | Path | None) -> Path | None:
+    """A ``--model`` checked before TensorFlow loads: it exists (or names a shipped model), and a
+    ``.keras`` file is one. None (the shipped model) passes as it is."""
+    if path is None or isinstance(path, EmotionPredictor):
+        return None
+    resolved = resolve_model_path(path)
+    if resolved.suffix == ".keras" and resolved.is_file():
+        check_keras_file(resolved)
+    return resolved
 
 
 def keras_file_of(path: str | Path | None) -> Path | None:

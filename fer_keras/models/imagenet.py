@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-from fer_keras.errors import FerKerasError
+from fer_keras.errors import FerKerasError, first_line
 
 KERAS_CACHE = Path(keras.config.keras_home() if hasattr(keras.config, "keras_home") else "~/.keras") / "models"
 
@@ -26,7 +26,9 @@ def cached_weights(fname: str, origin: str) -> Path:
     try:
         return Path(keras.utils.get_file(fname, origin, cache_subdir="models"))
     except Exception as err:  # noqa: BLE001 - any download failure means the same thing to the user
+        # Keras says "URL fetch failure on URL: None -- [Errno -2] Name or service not known": keep the cause
+        reason = first_line(err).rsplit(" -- ", 1)[-1]
         raise FerKerasError(
-            f"could not download ImageNet weights ({type(err).__name__}); place {fname} "
+            f"could not download ImageNet weights ({reason}); place {fname} "
             f"(from {origin}) in {local.parent}/ or pass --weights PATH"
         ) from None

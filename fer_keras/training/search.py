@@ -569,12 +569,17 @@ def run_search(spec: SearchSpec) -> SearchResult:
     where = f"search space {spec.space}"
     check_space(space, base, where)
     check_model_options(space, spec.model, builder_options(spec.model), where)
-    splits = runs.load_config_splits(asdict(base))  # fails here, before any folder is made, on bad data
-    if spec.report_only and not any((Path(d) / SEARCH_FILE).exists() for d in (out, spec.mirror) if d):
+    kept = [Path(d) / SEARCH_FILE for d in (out, spec.mirror) if d and (Path(d) / SEARCH_FILE).exists()]
+    if spec.report_only and not kept:
         raise FerKerasError(f"no search to report in {out}" + (f" or {spec.mirror}" if spec.mirror else ""))
+    if spec.report_only and not spec.data:
+        data_hash = json.loads(kept[0].read_text())["data_hash"]  # a report without --data trusts the search's
+    else:
+        # fails here, before any folder is made, on bad data
+        data_hash = runs.load_config_splits(asdict(base)).data_hash
     out.mkdir(parents=True, exist_ok=True)
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
-    record = search_record(spec, space, splits.data_hash)
+    record = search_record(spec, space, data_hash)
     if spec.mirror and not role.startswith("tuner"):  # the chief (or the only process) owns the state
         restore_from_mirror(out, Path(spec.mirror), record)
     check_same_search(out, record, write=not role.startswith("tuner"))
