@@ -29,7 +29,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from fer_keras.cli import NATIVE_LOG_LINE
+from fer_keras.logs import NATIVE_LOG_LINE
 
 # TensorFlow's native start-up lines, SavedModel export's "Assets written" line and Keras'
 # retracing notice (a short run predicts on a few differently sized batches)

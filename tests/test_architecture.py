@@ -199,17 +199,14 @@ def test_native_log_lines_are_filtered_from_a_commands_stderr():
     assert done.stderr == "error: the real message\npython stderr\nafter close\n"
 
 
-def test_the_wheel_lists_every_subpackage():
-    """pyproject.toml names the packages explicitly (the shipped models come from outside the
-    package folder): a new subpackage must be listed there too, or the wheel would miss it."""
+def test_the_wheel_carries_the_package_and_the_shipped_models():
+    """The wheel takes the whole fer_keras package (every subpackage) and maps the checkout's
+    top-level saved_models/ to fer_keras/saved_models, where shipped_models_dir() looks first."""
     import tomllib
 
-    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = {
-        module_name(p / "__init__.py") for p in PACKAGE.rglob("*") if p.is_dir() and (p / "__init__.py").exists()
-    }
-    assert folders <= set(config["packages"]) | {"fer_keras"}
-    assert config["package-dir"]["fer_keras.saved_models"] == "saved_models"
+    wheel = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["fer_keras"]
+    assert wheel["force-include"] == {"saved_models": "fer_keras/saved_models"}
 
 
 def test_the_fer_keras_dispatcher(capsys):

@@ -169,28 +169,42 @@ def predict_probs(model: keras.Model, faces, batch_size: int = 256) -> np.ndarra
     return model.predict(faces.images[..., None].astype(np.float32), batch_size=batch_size, verbose=0)
 
 
+@dataclass
+class TrainingRun:
+    """What ``prepare`` sets up for ``fit`` and ``report``: the resolved config, where the run
+    stands, its data and targets, and the model."""
+
+    config: TrainConfig
+    run_dir: Path
+    state: dict  # the last finished epoch's resume state ({} for a new run)
+    done: int  # epochs finished
+    best: float | None  # best validation macro-F1 so far
+    stopped: bool  # early stopping ended the run: a resume trains on only when given more epochs
+    splits: object
+    augment: object
+    steps: int  # training steps per epoch
+    class_weight: dict | None
+    val_ds: object
+    calibration: object
+    targets: np.ndarray | None  # soft or vote targets; None: the one-hot labels
+    draw: bool  # draw a label from ``targets`` every step (FER+ probability mode)
+    strategy: tf.distribute.Strategy
+    model: keras.Model
+
+
 def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence = ()) -> RunResult:
-    """Run (or resume) one training run and fill its run directory."""
+    """Run (or resume) one training run and fill its run directory: prepare, fit, report."""
     started = time.perf_counter()
-    run_dir = resolve_run_dir(config, resume)
-    state: dict = {}
-    stopped = False  # early stopping ended the run: a resume only trains on when given more epochs
-    if resume:
-        saved, state = load_resume_state(run_dir)
-        stopped = bool(state.get("stopped_early")) and config.epochs <= saved.epochs
-        # the only things a resume may change: train longer, and how much it prints
-        saved.epochs, saved.verbose = config.epochs, config.verbose
-        config = saved
+    run = prepare(config, resume)
+    fit(run, started, extra_callbacks)
+    return report(run, started)
+
+
+def prepare(config: TrainConfig, resume: bool = False) -> TrainingRun:
+    """The run's config (a resume's saved one), data, targets and model; writes ``config.json``
+    only once they all load, so bad input leaves no half-made run directory."""
+    config, run_dir, state, stopped = resolve_config(config, resume)
     done, best = int(state.get("epoch", 0)), state.get("best_val_f1")
-    if stopped:
-        print(
-            f"early stopping ended this run at epoch {done} of {config.epochs}: nothing to resume "
-            "(a larger --epochs trains on); scoring its best checkpoint",
-            flush=True,
-        )
-    config.data = config.data or str(default_data_path())
-    config.out = str(run_dir)
-    config.validate()
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -205,47 +219,10 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
     )
     steps = len(splits.train) // min(config.batch_size, len(splits.train))
     classes = splits.train.classes
-    weights = class_weights(splits.train.labels, config.balance, len(classes))
+    class_weight = class_weights(splits.train.labels, config.balance, len(classes))
     val_ds = eval_dataset(splits.val)
     calibration = bn_calibration(config, splits.train.images)
-    targets, draw = None, False
-    if config.ferplus_alpha:
-        targets = ferplus_mixed_targets(
-            splits.train.labels, splits.train.votes, config.ferplus_alpha, config.ferplus_agree
-        )
-        if config.verbose:
-            moved = float((np.abs(targets - np.eye(len(classes))[splits.train.labels]).sum(1) > 1e-6).mean())
-            print(
-                f"FER+ votes as a teacher (alpha {config.ferplus_alpha}): {moved:.1%} of the targets mixed", flush=True
-            )
-    elif splits.train.votes is not None:
-        targets = ferplus_targets(splits.train.votes, config.ferplus_mode)
-        draw = config.ferplus_mode == "probability"
-        if config.verbose:
-            dropped = ", ".join(f"{k}: {n}" for k, n in dropped_counts(splits.train, splits.val, splits.test).items())
-            ties = f"; {int(tied(splits.train.votes).sum())} tied training images kept" if config.ferplus_ties else ""
-            print(
-                f"FER+ labels ({len(classes)} classes, {config.ferplus_mode} targets); left out {dropped}{ties}",
-                flush=True,
-            )
-    elif config.ferplus_mode != "majority":
-        raise FerKerasError("--ferplus-mode needs FER+ votes for a folder dataset (--ferplus fer2013_votes.csv)")
-    if config.teacher:
-        from fer_keras.training.distill import cached_teacher_probs, soft_targets
-
-        teacher_started = time.perf_counter()
-        teacher = cached_teacher_probs(
-            run_dir, config.teacher, splits.train.images, config.teacher_tta, config.distill_temperature, classes
-        )
-        # a FER+ run mixes the teacher into its vote targets, a FER2013 run into the one-hot labels
-        targets = soft_targets(splits.train.labels if targets is None else targets, teacher, config.distill_alpha)
-        if config.verbose:
-            agree = float((teacher.argmax(1) == splits.train.labels).mean())
-            print(
-                f"teacher {config.teacher}: agrees with {agree:.3f} of the training labels "
-                f"({(time.perf_counter() - teacher_started) / 60:.1f} min)",
-                flush=True,
-            )
+    targets, draw = training_targets(config, splits, run_dir)
 
     strategy = distribution_strategy(config.distribute)
     with strategy.scope():
@@ -258,60 +235,162 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             if config.head_epochs:
                 set_trainable_blocks(model, 0)
             compile_model(model, config, steps)
-    # only now that the data and the model load: bad input leaves no half-made run directory
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / runs.CONFIG, config.to_json())
+    return TrainingRun(
+        config=config,
+        run_dir=run_dir,
+        state=state,
+        done=done,
+        best=best,
+        stopped=stopped,
+        splits=splits,
+        augment=augment,
+        steps=steps,
+        class_weight=class_weight,
+        val_ds=val_ds,
+        calibration=calibration,
+        targets=targets,
+        draw=draw,
+        strategy=strategy,
+        model=model,
+    )
+
+
+def resolve_config(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path, dict, bool]:
+    """The config a run trains with (a resume's saved one, with only ``epochs`` and ``verbose``
+    taken from ``config``), its folder, its resume state, and whether early stopping ended it."""
+    run_dir = resolve_run_dir(config, resume)
+    state: dict = {}
+    stopped = False
+    if resume:
+        saved, state = load_resume_state(run_dir)
+        stopped = bool(state.get("stopped_early")) and config.epochs <= saved.epochs
+        saved.epochs, saved.verbose = config.epochs, config.verbose
+        config = saved
+    if stopped:
+        print(
+            f"early stopping ended this run at epoch {int(state.get('epoch', 0))} of {config.epochs}: nothing to "
+            "resume (a larger --epochs trains on); scoring its best checkpoint",
+            flush=True,
+        )
+    config.data = config.data or str(default_data_path())
+    config.out = str(run_dir)
+    config.validate()
+    return config, run_dir, state, stopped
+
+
+def training_targets(config: TrainConfig, splits, run_dir: Path) -> tuple[np.ndarray | None, bool]:
+    """The targets training fits, when not the one-hot labels: FER+ votes (as the labels, or mixed
+    into them) and a teacher's soft targets; and whether a label is drawn from them every step."""
+    train, classes = splits.train, splits.train.classes
+    targets, draw = None, False
+    if config.ferplus_alpha:
+        targets = ferplus_mixed_targets(train.labels, train.votes, config.ferplus_alpha, config.ferplus_agree)
+        if config.verbose:
+            moved = float((np.abs(targets - np.eye(len(classes))[train.labels]).sum(1) > 1e-6).mean())
+            print(
+                f"FER+ votes as a teacher (alpha {config.ferplus_alpha}): {moved:.1%} of the targets mixed", flush=True
+            )
+    elif train.votes is not None:
+        targets = ferplus_targets(train.votes, config.ferplus_mode)
+        draw = config.ferplus_mode == "probability"
+        if config.verbose:
+            dropped = ", ".join(f"{k}: {n}" for k, n in dropped_counts(train, splits.val, splits.test).items())
+            ties = f"; {int(tied(train.votes).sum())} tied training images kept" if config.ferplus_ties else ""
+            print(
+                f"FER+ labels ({len(classes)} classes, {config.ferplus_mode} targets); left out {dropped}{ties}",
+                flush=True,
+            )
+    elif config.ferplus_mode != "majority":
+        raise FerKerasError("--ferplus-mode needs FER+ votes for a folder dataset (--ferplus fer2013_votes.csv)")
+    if config.teacher:
+        from fer_keras.training.distill import cached_teacher_probs, soft_targets
+
+        teacher_started = time.perf_counter()
+        teacher = cached_teacher_probs(
+            run_dir, config.teacher, train.images, config.teacher_tta, config.distill_temperature, classes
+        )
+        # a FER+ run mixes the teacher into its vote targets, a FER2013 run into the one-hot labels
+        targets = soft_targets(train.labels if targets is None else targets, teacher, config.distill_alpha)
+        if config.verbose:
+            agree = float((teacher.argmax(1) == train.labels).mean())
+            print(
+                f"teacher {config.teacher}: agrees with {agree:.3f} of the training labels "
+                f"({(time.perf_counter() - teacher_started) / 60:.1f} min)",
+                flush=True,
+            )
+    return targets, draw
+
+
+def fit(run: TrainingRun, started: float, extra_callbacks: Sequence = ()) -> None:
+    """Train the epochs still to do, stage by stage (a frozen-backbone stage first with
+    ``--head-epochs``); ``run.done``, ``run.best`` and ``run.stopped`` follow."""
+    config, model = run.config, run.model
     stages = [(0, config.head_epochs, False), (config.head_epochs, config.epochs, True)]
     if not config.head_epochs:
         stages = [(0, config.epochs, False)]
     with Interrupts() as interrupts:
         for start, end, unfreeze in stages:
-            if done >= end or stopped:
+            if run.done >= end or run.stopped:
                 continue
-            if unfreeze and done <= start:
-                with strategy.scope():
+            if unfreeze and run.done <= start:
+                with run.strategy.scope():
                     set_trainable_blocks(model, None if config.unfreeze_blocks < 0 else config.unfreeze_blocks)
-                    compile_model(model, config, steps, lr_scale=config.finetune_lr_scale)
-            first = max(done, start)
+                    compile_model(model, config, run.steps, lr_scale=config.finetune_lr_scale)
+            first = max(run.done, start)
             train_ds, _ = train_dataset(
-                splits.train, config.batch_size, config.seed, augment, config.balance, first, end, targets, draw
+                run.splits.train,
+                config.batch_size,
+                config.seed,
+                run.augment,
+                config.balance,
+                first,
+                end,
+                run.targets,
+                run.draw,
             )
-            seconds_before = float(state.get("train_seconds", 0.0)) + time.perf_counter() - started
-            drop_unfinished_history(run_dir / runs.HISTORY, first)
+            seconds_before = float(run.state.get("train_seconds", 0.0)) + time.perf_counter() - started
+            drop_unfinished_history(run.run_dir / runs.HISTORY, first)
             mid_stage = first > start  # resumed from last.keras inside this stage; a new stage starts afresh
             callbacks = make_callbacks(
                 config,
-                run_dir,
-                best,
-                resuming=done > 0 or first > 0,
+                run.run_dir,
+                run.best,
+                resuming=run.done > 0 or first > 0,
                 seconds=seconds_before,
                 interrupts=interrupts,
-                counters=state.get("counters") if mid_stage else None,  # the interrupted stage's patience
+                counters=run.state.get("counters") if mid_stage else None,  # the interrupted stage's patience
                 mid_stage=mid_stage,
-                calibration=calibration,
+                calibration=run.calibration,
             )
             model.fit(
                 train_ds,
                 epochs=end,
                 initial_epoch=first,
-                steps_per_epoch=steps,
-                validation_data=val_ds,
-                class_weight=weights,
+                steps_per_epoch=run.steps,
+                validation_data=run.val_ds,
+                class_weight=run.class_weight,
                 shuffle=False,  # the stream is already shuffled, per epoch, from the seed
                 callbacks=[*callbacks, *extra_callbacks],
                 verbose=config.verbose,
             )
-            best = callbacks[-1].best
-            done = end
+            run.best = callbacks[-1].best
+            run.done = end
             if model.stop_training:
-                stopped = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch for c in callbacks)
+                run.stopped = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch for c in callbacks)
                 break
 
+
+def report(run: TrainingRun, started: float) -> RunResult:
+    """Score the best checkpoint on the test split (after training chose it on validation), export
+    it, and mark the run finished."""
+    config, splits, run_dir = run.config, run.splits, run.run_dir
     history = _read_history(run_dir / runs.HISTORY)
     best_file = run_dir / runs.BEST
-    best_model = keras.saving.load_model(best_file) if best_file.exists() else model
+    best_model = keras.saving.load_model(best_file) if best_file.exists() else run.model
     seconds = time.perf_counter() - started
-    total_seconds = round(seconds + float(state.get("train_seconds", 0.0)), 1)
+    total_seconds = round(seconds + float(run.state.get("train_seconds", 0.0)), 1)
     test_metrics = None
     if len(splits.test):
         test_metrics = classification_metrics(splits.test.labels, predict_probs(best_model, splits.test))
@@ -319,7 +398,7 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
             split="test",
             data_hash=splits.data_hash,
             params=int(best_model.count_params()),
-            best_val_f1=best,
+            best_val_f1=run.best,
             train_seconds=total_seconds,
             # --limit scores a stratified subset of the test split, not all of it
             test_subset=bool(config.limit),
@@ -330,8 +409,8 @@ def train(config: TrainConfig, resume: bool = False, extra_callbacks: Sequence =
 
         save_savedmodel(best_model, run_dir / runs.SAVED_MODEL)
     final_state = json.loads((run_dir / runs.STATE).read_text())
-    atomic_write(run_dir / runs.STATE, json.dumps({**final_state, "finished": True, "stopped_early": stopped}))
-    best_f1 = best if best is not None else float("nan")
+    atomic_write(run_dir / runs.STATE, json.dumps({**final_state, "finished": True, "stopped_early": run.stopped}))
+    best_f1 = run.best if run.best is not None else float("nan")
     return RunResult(run_dir, history, test_metrics, best_f1, seconds, total_seconds)
 
 
