@@ -17,6 +17,7 @@ from fer_keras.errors import FerKerasError
 
 if TYPE_CHECKING:
     from fer_keras.api import (
+        analyze_files,
         augment,
         build_model,
         compare_runs,
@@ -46,6 +47,7 @@ __all__ = [
     "TrainConfig",
     "VideoFrame",
     "__version__",
+    "analyze_files",
     "augment",
     "build_model",
     "compare_runs",

@@ -10,6 +10,7 @@ COMMANDS = {
     "evaluate": "score a model on a split: metrics, figures, report",
     "tune": "search hyper-parameters with KerasTuner",
     "live": "faces and emotions from a webcam, video or images",
+    "analyze": "many videos and images: per-face summaries and timelines",
     "serve": "HTTP API and browser demo",
     "export": "write a model as SavedModel, .keras, TFLite or ONNX",
     "compare": "markdown table of training runs",

@@ -22,6 +22,7 @@ from fer_keras.errors import FerKerasError
 from fer_keras.logs import quiet
 
 if TYPE_CHECKING:
+    from fer_keras.app.analyze import AnalyzeSummary
     from fer_keras.app.live import VideoSummary
     from fer_keras.app.recognizer import EmotionRecognizer
     from fer_keras.data.sources import FaceArrays
@@ -207,6 +208,34 @@ def tune_model(
         verbose=verbose,
     )
     return run_search(spec)
+
+
+def analyze_files(
+    inputs: Sequence[str | Path] | str | Path,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    ray: str | bool | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> AnalyzeSummary:
+    """``python -m fer_keras.analyze INPUT... --out OUT``: every video and image (files, folders,
+    globs) through the live app's pipeline, each file's per-frame CSV, per-face summary and
+    timeline plot, and the run's table across files. ``options`` are the live command's recognizer
+    options (``model``, ``detector``, ``margin``, ``smoothing``, ``detect_every``, ``flip``,
+    ``dnn_size``, ``downscale``) and ``max_frames``; ``workers`` processes, or Ray (``ray=True`` or
+    a cluster address). Files finished by an earlier call are skipped."""
+    import dataclasses
+
+    from fer_keras.app.analyze import AnalyzeOptions
+    from fer_keras.app.analyze import analyze_files as run
+
+    known = {f.name for f in dataclasses.fields(AnalyzeOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise FerKerasError(f"unknown analyze option(s): {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
+    inputs = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+    return run(inputs, out, AnalyzeOptions(**options), workers=workers, ray=ray, progress=progress)
 
 
 @quiet

@@ -19,6 +19,23 @@ from fer_keras.inference.predictor import MODEL_OPTION_HELP, check_model_path
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser("live", "Faces and their emotions from a webcam, a video, an image or a folder of images.")
     p.add_argument("--source", default="0", help="camera index, video file, image file or folder of images")
+    add_recognizer_options(p)
+    p.add_argument("--no-display", action="store_true", help="no window (headless: SSH, Docker)")
+    p.add_argument("--output", help="annotated video (.mp4), or annotated image file / folder for image sources")
+    p.add_argument("--csv", help="CSV file with one row per face per frame (images: per face per image)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the end)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per model call, the classifier's and BlazeFace's (default: 1 for TensorFlow models, "
+        "the fastest for a few faces; every core for .tflite, .onnx and BlazeFace)",
+    )
+    return p
+
+
+def add_recognizer_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``EmotionRecognizer`` as flags (live, analyze)."""
     p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
     p.add_argument(
         "--detector",
@@ -52,18 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-flip", action="store_true", help="never classify a face's mirror image (by default: on every other frame)"
     )
     p.add_argument("--smoothing", type=float, default=0.6, help="weight of the past in each face's running average")
-    p.add_argument("--no-display", action="store_true", help="no window (headless: SSH, Docker)")
-    p.add_argument("--output", help="annotated video (.mp4), or annotated image file / folder for image sources")
-    p.add_argument("--csv", help="CSV file with one row per face per frame (images: per face per image)")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the end)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="threads per model call (default: 1 for TensorFlow models, the fastest for a few faces; "
-        "every core for .tflite and .onnx)",
-    )
-    return p
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -73,10 +78,11 @@ def check_options(args: argparse.Namespace) -> None:
     check_recognizer_options(
         args.smoothing, args.detect_every, args.margin, args.dnn_size, name=lambda o: "--" + o.replace("_", "-")
     )
+    threads = getattr(args, "threads", None)  # live's; analyze divides the cores itself
     checks = [
         (args.downscale > 0, f"--downscale must be positive, got {args.downscale}"),
         (args.max_frames >= 0, f"--max-frames must be 0 (no limit) or more, got {args.max_frames}"),
-        (args.threads is None or args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
+        (threads is None or threads >= 1, f"--threads must be at least 1, got {threads}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -31,6 +31,7 @@ NATIVE_LOG_LINE = re.compile(
 )
 
 
+SEGMENT_END = re.compile(rb"(?<=[\r\n])")  # split after each line end, keeping it
 _active: list[NativeLogFilter] = []  # the filter in force in this process, if any (filters do not nest)
 
 
@@ -53,10 +54,12 @@ class NativeLogFilter:
         _active.append(self)
 
     def _forward(self) -> None:
+        # Segments end at "\n" or at "\r": a progress bar redraws its line after "\r" and must show at
+        # once, and a native line written after a bar's "\r" must still be recognised from its start.
         pending = b""
         while chunk := self.reader.read(65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            kept = [line + b"\n" for line in lines if not NATIVE_LOG_LINE.match(line)]
+            *segments, pending = SEGMENT_END.split(pending + chunk)
+            kept = [segment for segment in segments if not NATIVE_LOG_LINE.match(segment)]
             if kept:
                 os.write(self.original, b"".join(kept))
         if pending and not NATIVE_LOG_LINE.match(pending):

@@ -23,6 +23,7 @@ COMMANDS = (
     "compare",
     "significance",
     "model_card",
+    "analyze",
     "ensemble",
 )
 # Layer of each part of the package: a module may import its own layer and those below it.
@@ -189,6 +190,7 @@ def test_native_log_lines_are_filtered_from_a_commands_stderr():
         "os.write(2, b'I0000 00:00:1796306625.974854   11274 port.cc:153] oneDNN custom operations are on.\\n')\n"
         "os.write(2, b'To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow\\n')\n"
         "os.write(2, b'error: the real message\\n')\n"
+        "os.write(2, b'files 1/3\\rWARNING: All log messages before absl::InitializeLog() is called\\n')\n"
         "os.write(2, b'E0000 00:00:1796305407.428541    5477 cuda_platform.cc:52] failed call to cuInit\\n')\n"
         "import sys; print('python stderr', file=sys.stderr)\n"
         "f.close()\n"
@@ -196,7 +198,7 @@ def test_native_log_lines_are_filtered_from_a_commands_stderr():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    assert done.stderr == "error: the real message\npython stderr\nafter close\n"
+    assert done.stderr == "error: the real message\nfiles 1/3\rpython stderr\nafter close\n"
 
 
 def test_the_wheel_carries_the_package_and_the_shipped_models():

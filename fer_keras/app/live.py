@@ -13,8 +13,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -221,6 +223,7 @@ class VideoSummary:
     dominant: dict[int, str]
     stage_ms: dict[str, float]
     dropped: int = 0
+    video_fps: float = 30.0  # the source's frame rate (a camera's, or a file's own)
 
     @property
     def fps(self) -> float:
@@ -241,8 +244,10 @@ def run_video(
     output: str | None = None,
     csv_path: str | None = None,
     max_frames: int = 0,
+    progress: Callable[[int], Any] | None = None,
 ) -> VideoSummary:
-    """Process a camera or video until it ends (or 'q' / Esc in the window, or ``max_frames``)."""
+    """Process a camera or video until it ends (or 'q' / Esc in the window, or ``max_frames``);
+    ``progress(1)`` is called after each frame."""
     recognizer.reset()
     stream = open_source(source)
     writer = None
@@ -277,6 +282,8 @@ def run_video(
                     break
             recognizer.timer.seconds["draw"] += time.perf_counter() - t_draw
             frames += 1
+            if progress:
+                progress(1)
             elapsed = time.perf_counter() - tick
             fps = 0.9 * fps + 0.1 / elapsed if fps else 1 / max(elapsed, 1e-6)
             if max_frames and frames >= max_frames:
@@ -297,7 +304,9 @@ def run_video(
         raise FerKerasError(f"no frames could be read from {source}")
     tracks = recognizer.tracker.all_tracks()
     dominant = {t.face_id: recognizer.classes[int(t.label_counts.argmax())] for t in tracks}
-    return VideoSummary(frames, seconds, len(tracks), dominant, recognizer.timer.ms_per_frame(), stream.dropped)
+    return VideoSummary(
+        frames, seconds, len(tracks), dominant, recognizer.timer.ms_per_frame(), stream.dropped, stream.fps
+    )
 
 
 def image_paths(source: str) -> list[Path] | None:

@@ -185,7 +185,8 @@ class EmotionRecognizer:
     ``detect_every`` re-runs detection every N video frames only (in between, the tracked faces
     are re-classified where they were: faces move little in 1/30 s, and detection is the costly
     stage; a frame where a tracked face no longer looks like itself is detected at once).
-    ``threads``: per model call (default: 1 for TensorFlow, every core for TFLite/ONNX).
+    ``threads``: per model call, the classifier's and BlazeFace's (default: 1 for a TensorFlow
+    classifier, every core for TFLite/ONNX and for BlazeFace).
     ``dnn_size``: BlazeFace's input pixels on the frame's short side (its model's own is 256).
     """
 
@@ -216,7 +217,9 @@ class EmotionRecognizer:
         # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
         self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))
         self.detector = (
-            make_detector(detector, downscale=downscale, short_side=dnn_size) if isinstance(detector, str) else detector
+            make_detector(detector, downscale=downscale, short_side=dnn_size, threads=threads)
+            if isinstance(detector, str)
+            else detector
         )
         # Each detector frames a face its own way: its framings make the crops look like FER2013's.
         # With several (BlazeFace: keypoints and box), each face is classified in each framing and
