@@ -16,7 +16,7 @@ from fer_keras.errors import FerKerasError
 from fer_keras.training.config import TrainConfig, add_arguments, flag, given_options
 
 # what --resume may take from the command line; everything else comes from the run's config.json
-RESUME_OPTIONS = ("epochs", "out", "verbose")
+RESUME_OPTIONS = ("epochs", "out", "verbose", "snapshot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last finished epoch, with its saved options; "
-        "only --epochs may change (a larger number trains longer at the schedule's final learning rate)",
+        "only --epochs may change (a larger number trains longer at the schedule's final learning rate); "
+        "with --snapshot DIR, --out is rebuilt from the snapshot when it is missing or behind",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_arguments(p)
@@ -44,9 +45,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if not out:
         raise FerKerasError("--resume needs --out RUN_DIR (the run to continue)")
     run = RunDir(out)
-    if not run.is_run:
+    snapshot = RunDir(given.get("snapshot") or "")  # a snapshot holds the run's config.json too
+    if not run.is_run and not (given.get("snapshot") and snapshot.is_run):
         raise FerKerasError(f"{out} is not a run directory (no config.json); cannot --resume")
-    saved = TrainConfig.from_dict(run.config())
+    saved = TrainConfig.from_dict((run if run.is_run else snapshot).config())
     conflicts = [
         f"{flag(name)} (saved {getattr(saved, name)!r}, given {value!r})"
         for name, value in given.items()

@@ -123,6 +123,37 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_fer, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_lost_run_folder_is_rebuilt_from_its_snapshot_and_trains_on(small_fer, tmp_path, capsys):
+    """--snapshot keeps a float16 copy after every epoch; --resume rebuilds a lost --out from it,
+    with the learning-rate schedule where it was, and trains the remaining epochs."""
+    import shutil
+
+    from fer_keras.train import main as train_main
+
+    snapshot, run = tmp_path / "snapshot", tmp_path / "run"
+    first = train(_config(small_fer, run, epochs=2, snapshot=str(snapshot)))
+    files = sorted(p.name for p in snapshot.iterdir())
+    assert files == ["best.weights.npz", "config.json", "history.csv", "last.weights.npz", "snapshot.json", "state.json"]
+    last = keras.saving.load_model(run / "last.keras")
+    params = sum(int(np.prod(w.shape)) for w in last.weights)
+    assert (snapshot / "last.weights.npz").stat().st_size < 2.2 * params + 50_000  # float16
+    steps = json.loads((snapshot / "snapshot.json").read_text())["iterations"]
+    assert steps == int(last.optimizer.iterations.numpy()) > 0
+
+    shutil.rmtree(run)  # the machine was lost; the snapshot was committed
+    argv = ["--resume", "--out", str(run), "--snapshot", str(snapshot), "--epochs", "3", "--quiet"]
+    assert train_main([*argv, "--data", str(small_fer)]) == 0
+    out = capsys.readouterr().out
+    assert f"restored {run} from the snapshot {snapshot} at epoch 2" in out
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(history["val_f1"][:2], first.history["val_f1"], atol=1e-6)
+    resumed = keras.saving.load_model(run / "last.keras")
+    assert int(resumed.optimizer.iterations.numpy()) == steps + steps // 2  # the schedule went on
+    assert json.loads((snapshot / "state.json").read_text())["epoch"] == 3  # and the snapshot with it
+
+
+@pytest.mark.slow
 def test_validation_and_checkpoints_use_batchnorm_statistics_recomputed_for_the_weights(small_fer, tmp_path):
     """With --bn-calibration (on by default) the BatchNorm statistics a checkpoint holds are those of
     its own weights on fixed training images, and the logged validation score is that model's score;

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -151,8 +151,10 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         interrupts: Interrupts | None = None,
         watched: Sequence[keras.callbacks.Callback] = (),
         counters: dict | None = None,
+        snapshot: Callable[[keras.Model, bool], None] | None = None,
     ):
         super().__init__()
+        self.snapshot = snapshot  # also copies the run somewhere else after each epoch (--snapshot)
         self.run_dir = run_dir
         self.best = best
         self.interrupts = interrupts or Interrupts()  # holds Ctrl-C / SIGTERM while files are written
@@ -199,6 +201,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "counters": self._counters(),
         }
         atomic_write(self.run_dir / runs.STATE, json.dumps(state))
+        if self.snapshot:
+            self.snapshot(self.model, best != self.best)
         self.best = best
 
 
@@ -212,6 +216,7 @@ def make_callbacks(
     counters: dict | None = None,
     mid_stage: bool = False,
     calibration: BatchNormCalibration | None = None,
+    snapshot: Callable[[keras.Model, bool], None] | None = None,
 ) -> list:
     """The run's callbacks, ``ResumeCheckpoint`` last: the optimizer it saves already carries a
     learning rate that ``ReduceLROnPlateau`` lowered in the same epoch, and it restores the
@@ -233,7 +238,9 @@ def make_callbacks(
         patient.append(keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=3))
     if config.early_stopping:
         patient.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping))
-    checkpoint = ResumeCheckpoint(run_dir, best, seconds, interrupts, watched=patient, counters=counters)
+    checkpoint = ResumeCheckpoint(
+        run_dir, best, seconds, interrupts, watched=patient, counters=counters, snapshot=snapshot
+    )
     return [*callbacks, *patient, checkpoint]
 
 

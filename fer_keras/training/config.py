@@ -217,6 +217,15 @@ class TrainConfig:
     )
     distribute: str = option("none", "multiworker reads TF_CONFIG", "hardware", choices=DISTRIBUTE, tunable=False)
     export: bool = option(True, "write the SavedModel at the end (--no-export to skip)", "hardware", tunable=False)
+    snapshot: str = option(
+        "",
+        "also keep a compact copy of the run here after every epoch (float16 weights of the last and best "
+        "epochs, state, history): small enough to commit; --resume rebuilds --out from it when --out is "
+        "missing or behind",
+        "run",
+        tunable=False,
+        metavar="DIR",
+    )
     verbose: int = option(1, "Keras progress output: 0 silent, 1 bar, 2 a line per epoch", "run", cli=False)
 
     # ------------------------------------------------------------------ views
@@ -315,6 +324,10 @@ class TrainConfig:
                 "(a tie has no majority label)",
             ),
             (0 <= self.head_epochs < self.epochs or self.head_epochs == 0, "--head-epochs must be < --epochs"),
+            (
+                not (self.snapshot and self.ema),
+                "--snapshot keeps the training weights, not their moving average: use it without --ema",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -263,10 +263,18 @@ def resolve_config(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path
     run_dir = resolve_run_dir(config, resume)
     state: dict = {}
     stopped = False
+    if resume and config.snapshot:
+        from fer_keras.training.snapshot import restore_snapshot, run_epoch, snapshot_epoch
+
+        if snapshot_epoch(Path(config.snapshot)) > run_epoch(run_dir):  # the run folder is lost, or behind
+            epoch = restore_snapshot(Path(config.snapshot), run_dir)
+            print(f"restored {run_dir} from the snapshot {config.snapshot} at epoch {epoch}", flush=True)
     if resume:
         saved, state = load_resume_state(run_dir)
         stopped = bool(state.get("stopped_early")) and config.epochs <= saved.epochs
+        # the only things a resume may change: train longer, how much it prints, where it snapshots
         saved.epochs, saved.verbose = config.epochs, config.verbose
+        saved.snapshot = config.snapshot or saved.snapshot
         config = saved
     if stopped:
         print(
@@ -363,6 +371,7 @@ def fit(run: TrainingRun, started: float, extra_callbacks: Sequence = ()) -> Non
                 counters=run.state.get("counters") if mid_stage else None,  # the interrupted stage's patience
                 mid_stage=mid_stage,
                 calibration=run.calibration,
+                snapshot=snapshot_writer(run),
             )
             model.fit(
                 train_ds,
@@ -380,6 +389,23 @@ def fit(run: TrainingRun, started: float, extra_callbacks: Sequence = ()) -> Non
             if model.stop_training:
                 run.stopped = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch for c in callbacks)
                 break
+
+
+def snapshot_writer(run: TrainingRun):
+    """What ``--snapshot`` writes after each epoch's checkpoint (None without it)."""
+    if not run.config.snapshot:
+        return None
+    from fer_keras.training.snapshot import write_snapshot
+
+    def write(model: keras.Model, best_improved: bool) -> None:
+        meta = {
+            "num_classes": int(model.output_shape[-1]),
+            "steps_per_epoch": run.steps,
+            "iterations": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+        }
+        write_snapshot(model, run.run_dir, Path(run.config.snapshot), best_improved, meta)
+
+    return write
 
 
 def report(run: TrainingRun, started: float) -> RunResult:
