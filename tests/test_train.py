@@ -133,7 +133,14 @@ def test_a_lost_run_folder_is_rebuilt_from_its_snapshot_and_trains_on(small_fer,
     snapshot, run = tmp_path / "snapshot", tmp_path / "run"
     first = train(_config(small_fer, run, epochs=2, snapshot=str(snapshot)))
     files = sorted(p.name for p in snapshot.iterdir())
-    assert files == ["best.weights.npz", "config.json", "history.csv", "last.weights.npz", "snapshot.json", "state.json"]
+    assert files == [
+        "best.weights.npz",
+        "config.json",
+        "history.csv",
+        "last.weights.npz",
+        "snapshot.json",
+        "state.json",
+    ]
     last = keras.saving.load_model(run / "last.keras")
     params = sum(int(np.prod(w.shape)) for w in last.weights)
     assert (snapshot / "last.weights.npz").stat().st_size < 2.2 * params + 50_000  # float16
