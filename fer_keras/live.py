@@ -13,7 +13,7 @@ from fer_keras.app.detect import DETECTORS
 from fer_keras.app.recognizer import DETECT_EVERY, DNN_SIZE
 from fer_keras.cli import cli_main, command_parser
 from fer_keras.errors import FerKerasError
-from fer_keras.inference.predictor import MODEL_OPTION_HELP, check_model_path
+from fer_keras.inference.predictor import MODEL_OPTION_HELP, RUNTIME_HELP, RUNTIMES, check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_recognizer_options(p: argparse.ArgumentParser) -> None:
     """The options of ``EmotionRecognizer`` as flags (live, analyze)."""
     p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     p.add_argument(
         "--detector",
         choices=DETECTORS,
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         downscale=args.downscale,
         dnn_size=args.dnn_size,
+        runtime=args.runtime,
     )
     if images is not None:
         return run_images(recognizer, images, args.output, args.csv)

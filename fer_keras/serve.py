@@ -12,7 +12,7 @@ import os
 
 from fer_keras.app.detect import DETECTORS
 from fer_keras.cli import cli_main, command_parser, options_from
-from fer_keras.inference.predictor import MODEL_OPTION_HELP, check_model_path
+from fer_keras.inference.predictor import MODEL_OPTION_HELP, RUNTIME_HELP, RUNTIMES, check_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--model", default=None, help=MODEL_OPTION_HELP)
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     p.add_argument("--detector", choices=DETECTORS, default="dnn", help="face detector for /v1/analyze")
     p.add_argument(
         "--max-batch", type=int, default=32, help="crops per model call across concurrent requests; 1 = no batching"

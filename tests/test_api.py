@@ -160,3 +160,39 @@ def test_each_face_is_classified_in_every_framing_and_its_mirror(shipped):
     np.testing.assert_allclose(face.vector(), probs.mean(0), atol=1e-5)
     single = EmotionRecognizer(detector="haar", flip=False)
     assert single.views == 1 and single.locate(cv2.imread(str(SAMPLE)))[1].shape[0] == len(single.analyze(SAMPLE))
+
+
+def test_a_shipped_model_runs_its_savedmodel_where_tensorflow_sees_a_gpu(monkeypatch):
+    """runtime="auto": TFLite on a CPU, the SavedModel through TensorFlow where a GPU (CUDA, Metal)
+    is visible; "tflite" and "tensorflow" choose. The device list is faked: no GPU here."""
+    import tensorflow as tf
+
+    from fer_keras.inference.predictor import runtime_model, shipped_model
+
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu] if kind == "GPU" else real(kind))
+    assert runtime_model(None) == shipped_model()  # the SavedModel folder
+    assert runtime_model("mobilenetv2_ferplus") == shipped_model("", "mobilenetv2_ferplus")
+    assert runtime_model(None, "tflite") == shipped_model(".tflite")
+    with_gpu = EmotionRecognizer(detector="haar")
+    assert with_gpu.predictor.kind == "savedmodel"
+    assert EmotionRecognizer(detector="haar", runtime="tflite").predictor.kind == "tflite"
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [] if kind == "GPU" else real(kind))
+    assert runtime_model(None) == shipped_model(".tflite")
+    assert runtime_model(None, "tensorflow") == shipped_model()
+    assert EmotionRecognizer(detector="haar").predictor.kind == "tflite"
+    assert runtime_model("some/model.keras", "tensorflow") == "some/model.keras"  # not a shipped one: as given
+    with pytest.raises(FerKerasError, match="unknown runtime 'cuda'"):
+        runtime_model(None, "cuda")
+
+
+def test_the_commands_take_the_runtime(monkeypatch, capsys):
+    from fer_keras.live import main
+
+    photo = Path(__file__).resolve().parents[1] / "fer_keras" / "samples" / "astronaut.jpg"
+    assert main(["--source", str(photo), "--runtime", "tensorflow", "--detector", "haar"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "happy"
+    assert main(["--source", str(photo), "--runtime", "gpu"]) == 2
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err

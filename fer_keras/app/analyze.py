@@ -48,6 +48,7 @@ class AnalyzeOptions:
 
     model: str | None = None
     detector: str = "dnn"
+    runtime: str = "auto"
     margin: float | None = None
     smoothing: float = 0.6
     detect_every: int = DETECT_EVERY
@@ -69,6 +70,7 @@ class AnalyzeOptions:
             threads=threads,
             downscale=self.downscale,
             dnn_size=self.dnn_size,
+            runtime=self.runtime,
         )
 
     def fingerprint(self) -> dict:

@@ -188,6 +188,8 @@ class EmotionRecognizer:
     ``threads``: per model call, the classifier's and BlazeFace's (default: 1 for a TensorFlow
     classifier, every core for TFLite/ONNX and for BlazeFace).
     ``dnn_size``: BlazeFace's input pixels on the frame's short side (its model's own is 256).
+    ``runtime``: how a shipped model runs, ``tflite`` on the CPU or ``tensorflow`` (its SavedModel,
+    on a GPU); ``auto``, the default, picks TensorFlow where it sees a GPU (CUDA or Metal).
     """
 
     @quiet  # loading TensorFlow, TFLite and the detector writes native log lines to stderr
@@ -203,6 +205,7 @@ class EmotionRecognizer:
         downscale: float = 2.0,
         flip: bool = True,
         dnn_size: int | None = DNN_SIZE,
+        runtime: str = "auto",
     ):
         check_options(smoothing, detect_every, margin, dnn_size)
         if isinstance(detector, str) and detector not in DETECTORS:
@@ -212,7 +215,7 @@ class EmotionRecognizer:
         # threads, 3.0 ms on one).
         limit_tf_threads(threads or 1, 1)
         # A path is loaded (the shipped model as TFLite); a predictor object, e.g. a shared one, is used as is.
-        model = runtime_model(model)
+        model = runtime_model(model, runtime)
         self.predictor = load_predictor(model, threads or all_cores()) if isinstance(model, str | Path) else model
         # the model's class list: FER2013's 7 emotions, or FER+'s 8 with contempt
         self.classes: tuple[str, ...] = tuple(getattr(self.predictor, "classes", EMOTIONS))

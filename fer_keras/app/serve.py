@@ -47,6 +47,7 @@ class ServeOptions:
 
     model: str | None = None  # default: the shipped model
     detector: str = "dnn"
+    runtime: str = "auto"  # how a shipped model runs: tflite, tensorflow (a GPU), auto
     max_batch: int = 32  # crops per model call; 1 turns micro-batching off
     # How long a call waits for more crops to join it. 0: an idle model runs what is queued at once,
     # and only the requests that arrive while it is busy share its next call, so a lone client
@@ -273,7 +274,7 @@ def create_app(options: ServeOptions | None = None, predictor: EmotionPredictor 
     model runs as TFLite, as in the Python API: 1.4x the crops a second of its SavedModel here)."""
     options = options or ServeOptions()
     options.validate()
-    predictor = predictor or load_predictor(runtime_model(options.model), all_cores())
+    predictor = predictor or load_predictor(runtime_model(options.model, options.runtime), all_cores())
     locator = FaceLocator(options, predictor)
     batcher = MicroBatcher(predictor, options.max_batch, options.max_wait_ms / 1000)
     limit = int(options.max_upload_mb * 1024 * 1024)

@@ -65,15 +65,36 @@ def shipped_by_name(path: str | Path | None, suffix: str = "") -> Path | None:
     return shipped_model(suffix, str(path)) if str(path) in names else None
 
 
-def runtime_model(model: str | Path | EmotionPredictor | None) -> str | Path | EmotionPredictor:
-    """What an app runs for ``model``: the shipped model (None, or a shipped model's name) as its
-    ``.tflite`` file, the same float32 weights as its SavedModel and 1.4-4x faster per crop on a
-    CPU (one crop to batches of 32); anything else as given."""
-    if model is None:
-        return shipped_model(".tflite")
-    if isinstance(model, str):
-        return shipped_by_name(model, ".tflite") or model
-    return model
+RUNTIMES = ("auto", "tflite", "tensorflow")
+RUNTIME_HELP = (
+    "how a shipped model runs: tflite (on the CPU), tensorflow (its SavedModel, on a GPU where TensorFlow "
+    "sees one: CUDA, or Metal on Apple Silicon), or auto: tensorflow where a GPU is visible, else tflite"
+)
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU (CUDA, or Metal through tensorflow-metal)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def runtime_model(model: str | Path | EmotionPredictor | None, runtime: str = "auto") -> str | Path | EmotionPredictor:
+    """What an app runs for ``model``. A shipped model (None, or a shipped model's name) runs as its
+    ``.tflite`` file on a CPU (the same weights as its SavedModel and 1.4-4x faster per crop, one crop
+    to batches of 32), and through TensorFlow, its SavedModel (else its ``.keras`` file), where a GPU
+    does the work (``runtime``: ``auto`` picks by ``gpu_visible``). Anything else as given."""
+    if runtime not in RUNTIMES:
+        raise FerKerasError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+    if isinstance(model, EmotionPredictor) or (model is not None and not shipped_by_name(model)):
+        return model
+    name = SHIPPED_NAME if model is None else str(model)
+    if runtime == "auto":
+        runtime = "tensorflow" if gpu_visible() else "tflite"
+    if runtime == "tflite" and shipped_model(".tflite", name).is_file():
+        return shipped_model(".tflite", name)
+    folder = shipped_model("", name)
+    return folder if (folder / "saved_model.pb").is_file() else shipped_model(".keras", name)
 
 
 def all_cores(cap: int = 4) -> int:
