@@ -196,9 +196,9 @@ def test_native_log_lines_are_filtered_from_a_commands_stderr():
         "f.close()\n"
         "os.write(2, b'after close\\n')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 0
-    assert done.stderr == "error: the real message\nfiles 1/3\rpython stderr\nafter close\n"
+    assert done.stderr == b"error: the real message\nfiles 1/3\rpython stderr\nafter close\n"
 
 
 def test_the_wheel_carries_the_package_and_the_shipped_models():

@@ -285,7 +285,8 @@ def test_an_8_class_model_through_train_evaluate_export_live_and_the_api(voted_f
     assert result.test_metrics["labels"] == list(FERPLUS_EMOTIONS)
 
     # evaluate: 8 classes against FER+ majorities, the usual last line
-    assert evaluate_main(["--model", str(run), "--data", str(root / "test"), "--ferplus", str(votes)]) == 0
+    argv = ["--model", str(run), "--data", str(root / "test"), "--ferplus", str(votes), "--out", str(tmp_path / "eval")]
+    assert evaluate_main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("accuracy=") and "contempt=" in out[-3]
 

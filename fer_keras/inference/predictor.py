@@ -86,8 +86,8 @@ def runtime_model(model: str | Path | EmotionPredictor | None, runtime: str = "a
     does the work (``runtime``: ``auto`` picks by ``gpu_visible``). Anything else as given."""
     if runtime not in RUNTIMES:
         raise FerKerasError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-    if isinstance(model, EmotionPredictor) or (model is not None and not shipped_by_name(model)):
-        return model
+    if model is not None and (not isinstance(model, str | Path) or not shipped_by_name(model)):
+        return model  # a loaded predictor, or a path that is not a shipped model's name
     name = SHIPPED_NAME if model is None else str(model)
     if runtime == "auto":
         runtime = "tensorflow" if gpu_visible() else "tflite"

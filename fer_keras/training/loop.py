@@ -132,6 +132,21 @@ def build_model(config: TrainConfig, num_classes: int = NUM_CLASSES) -> keras.Mo
     return build(config.model, **options)
 
 
+def model_at_epoch(config: TrainConfig, num_classes: int, steps: int, epoch: int) -> keras.Model:
+    """The compiled model a run trains after ``epoch`` epochs: with ``--head-epochs``, its
+    backbone frozen in the first stage, unfrozen at the fine-tuning learning rate after it."""
+    model = build_model(config, num_classes)
+    if config.head_epochs and epoch <= config.head_epochs:
+        set_trainable_blocks(model, 0)
+        compile_model(model, config, steps)
+    elif config.head_epochs:
+        set_trainable_blocks(model, None if config.unfreeze_blocks < 0 else config.unfreeze_blocks)
+        compile_model(model, config, steps, lr_scale=config.finetune_lr_scale)
+    else:
+        compile_model(model, config, steps)
+    return model
+
+
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -231,10 +246,7 @@ def prepare(config: TrainConfig, resume: bool = False) -> TrainingRun:
             restore_seed_states(model, state.get("seed_states", []))
             build_training_state(model)
         else:
-            model = build_model(config, len(classes))
-            if config.head_epochs:
-                set_trainable_blocks(model, 0)
-            compile_model(model, config, steps)
+            model = model_at_epoch(config, len(classes), steps, 0)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / runs.CONFIG, config.to_json())
     return TrainingRun(
@@ -264,10 +276,12 @@ def resolve_config(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path
     state: dict = {}
     stopped = False
     if resume and config.snapshot:
-        from fer_keras.training.snapshot import restore_snapshot, run_epoch, snapshot_epoch
+        from fer_keras.training.snapshot import read_snapshot, restore_snapshot, run_epoch, snapshot_epoch
 
         if snapshot_epoch(Path(config.snapshot)) > run_epoch(run_dir):  # the run folder is lost, or behind
-            epoch = restore_snapshot(Path(config.snapshot), run_dir)
+            saved, meta, epoch = read_snapshot(Path(config.snapshot))
+            model = model_at_epoch(saved.replace(weights=""), meta["num_classes"], meta["steps_per_epoch"], epoch)
+            restore_snapshot(Path(config.snapshot), run_dir, model)
             print(f"restored {run_dir} from the snapshot {config.snapshot} at epoch {epoch}", flush=True)
     if resume:
         saved, state = load_resume_state(run_dir)

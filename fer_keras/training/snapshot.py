@@ -86,31 +86,26 @@ def _load_weights(model: keras.Model, path: Path) -> None:
     model.set_weights([v.astype(t.dtype) for v, t in zip(values, targets)])
 
 
-def restore_snapshot(snapshot: Path, run_dir: Path) -> int:
-    """Rebuild ``run_dir`` (``last.keras``, ``best.keras``, config, state, history) from
-    ``snapshot``; returns the epochs restored."""
+def read_snapshot(snapshot: Path):
+    """A snapshot's training config, its ``snapshot.json`` (classes, steps per epoch, optimizer
+    step) and its epochs."""
     from fer_keras.training.config import TrainConfig
-    from fer_keras.training.loop import build_model, compile_model
 
-    snapshot, run_dir = Path(snapshot), Path(run_dir)
+    snapshot = Path(snapshot)
     try:
         meta = json.loads((snapshot / META).read_text())
         config = TrainConfig.from_json((snapshot / runs.CONFIG).read_text())
     except (OSError, ValueError) as err:
         raise FerKerasError(f"{snapshot} is not a training snapshot ({err})") from None
-    from fer_keras.models.head import set_trainable_blocks
+    return config, meta, snapshot_epoch(snapshot)
 
+
+def restore_snapshot(snapshot: Path, run_dir: Path, model: keras.Model) -> None:
+    """Rebuild ``run_dir`` (``last.keras``, ``best.keras``, config, state, history) from
+    ``snapshot``, given the compiled ``model`` its config builds at its epoch (``read_snapshot``)."""
+    snapshot, run_dir = Path(snapshot), Path(run_dir)
+    _, meta, _ = read_snapshot(snapshot)
     run_dir.mkdir(parents=True, exist_ok=True)
-    epoch = snapshot_epoch(snapshot)
-    model = build_model(config.replace(weights=""), meta["num_classes"])
-    if config.head_epochs and epoch <= config.head_epochs:  # still in the frozen-backbone stage
-        set_trainable_blocks(model, 0)
-        compile_model(model, config, meta["steps_per_epoch"])
-    elif config.head_epochs:
-        set_trainable_blocks(model, None if config.unfreeze_blocks < 0 else config.unfreeze_blocks)
-        compile_model(model, config, meta["steps_per_epoch"], lr_scale=config.finetune_lr_scale)
-    else:
-        compile_model(model, config, meta["steps_per_epoch"])
     _load_weights(model, snapshot / LAST_WEIGHTS)
     model.optimizer.iterations.assign(meta["iterations"])
     model.save(run_dir / runs.LAST)
@@ -120,4 +115,3 @@ def restore_snapshot(snapshot: Path, run_dir: Path) -> int:
     for name in COPIED:
         if (snapshot / name).exists():
             shutil.copy2(snapshot / name, run_dir / name)
-    return epoch
