@@ -217,20 +217,6 @@ def test_a_busy_port_is_one_line_before_the_model_loads():
     )
 
 
-def test_a_missing_model_is_refused_before_tensorflow_loads(tmp_path):
-    from fer_keras.serve import main
-
-    code = (
-        "import sys\nfrom fer_keras.serve import main\n"
-        f"assert main(['--model', {str(tmp_path / 'none.keras')!r}]) == 2\n"
-        "assert 'tensorflow' not in sys.modules\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "does not exist" in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    del main
-
-
 def test_image_upload_limit_is_checked_without_a_declared_length(client):
     def chunks():
         yield b"x" * (700 * 1024)
