@@ -117,8 +117,10 @@ def test_a_folder_of_face_crops_without_detection(small_fer, small_model_file, t
     out_csv, annotated = tmp_path / "crops.csv", tmp_path / "annotated"
     argv = ["--source", str(folder), "--detector", "none", "--csv", str(out_csv), "--output", str(annotated)]
     assert main([*argv, "--model", str(small_model_file)]) == 0
-    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.strip().splitlines()]
     assert len(records) == 4 and records[0]["box"] == {"x": 0, "y": 0, "w": 48, "h": 48}
+    assert "note:" not in err
     table = pd.read_csv(out_csv)
     assert list(table.columns) == ["image", *CSV_HEADER]
     assert [Path(p).name for p in table["image"]] == ["crop0.png", "crop1.png", "crop2.png", "wide.png"]
@@ -129,6 +131,10 @@ def test_a_folder_of_face_crops_without_detection(small_fer, small_model_file, t
     direct = load_predictor(small_model_file)(faces.images[:1])[0]
     flipped = load_predictor(small_model_file)(faces.images[:1, :, ::-1])[0]
     assert np.allclose(table.loc[0, [f"p_{e}" for e in EMOTIONS]].to_numpy(float), (direct + flipped) / 2, atol=2e-4)
+    # with a detector, crop-sized images get a hint towards --detector none
+    assert main(["--source", str(folder), "--model", str(small_model_file), "--detector", "haar"]) == 0
+    note = "note: 4 of the images are 96 pixels or smaller, the size of ready face crops; --detector none"
+    assert note in capsys.readouterr().err
     picture = cv2.imread(str(annotated / "crop0.png"))
     assert min(picture.shape[:2]) >= 360 and picture.shape[1] > picture.shape[0]  # enlarged, room for the panel
     assert np.abs(picture[:, -60:].astype(int) - 40).max() > 100  # the panel's text is drawn in that strip

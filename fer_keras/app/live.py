@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from fer_keras.app.capture import open_source
+from fer_keras.app.detect import WholeImage
 from fer_keras.app.recognizer import EmotionRecognizer, Face, to_bgr
 from fer_keras.contract import EMOTIONS
 from fer_keras.errors import FerKerasError, first_line
@@ -128,6 +129,7 @@ def face_json(face: Face, image: str | None = None) -> str:
 
 # Annotations need room: a smaller image (a 48x48 face crop, say) is drawn on an enlarged copy.
 ANNOTATE_MIN_SIDE = 360
+CROP_SIZED = 96  # an image this small on its short side is most likely a ready face crop
 
 
 def annotate(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -164,7 +166,8 @@ def run_images(
     rows = csv.writer(csv_file) if csv_file else None
     if rows:
         rows.writerow(["image", *csv_header(recognizer.classes)])
-    faces_total, no_face, unreadable = 0, 0, 0
+    faces_total, no_face, unreadable, crop_sized = 0, 0, 0, 0
+    whole = isinstance(recognizer.detector, WholeImage)
     try:
         for index, path in enumerate(paths):
             try:
@@ -176,6 +179,7 @@ def run_images(
                 print(f"skipped: {err}", file=sys.stderr)
                 continue
             faces = recognizer.analyze(frame)
+            crop_sized += min(frame.shape[:2]) <= CROP_SIZED
             faces_total += len(faces)
             if not faces:
                 no_face += 1
@@ -193,6 +197,13 @@ def run_images(
             csv_file.close()
     if faces_total == 0:
         print(json.dumps({"faces": 0}))
+    if crop_sized and not whole:
+        # a detector looks for a face with room around it, and finds parts of a tight crop, or nothing
+        print(
+            f"note: {crop_sized} of the images are {CROP_SIZED} pixels or smaller, the size of ready face crops; "
+            "--detector none classifies each image whole",
+            file=sys.stderr,
+        )
     if many:
         print(
             f"images={len(paths)} faces={faces_total} no_face={no_face} unreadable={unreadable}",
