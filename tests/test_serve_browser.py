@@ -54,15 +54,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_the_page_shows_a_label_for_the_fake_cameras_face(tmp_path):
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def start_server() -> tuple[uvicorn.Server, threading.Thread, int]:
     from fer_keras.app.serve import ServeOptions, create_app
 
-    assert CHROMIUM and DRIVER, "CI must install chromium and chromium-driver"
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(ServeOptions()), host="127.0.0.1", port=port, log_level="warning")
@@ -73,21 +67,32 @@ def test_the_page_shows_a_label_for_the_fake_cameras_face(tmp_path):
     while not server.started and time.time() < deadline:
         time.sleep(0.1)
     assert server.started
+    return server, thread, port
 
-    clip = write_y4m(tmp_path / "clip.y4m", face_frame())
+
+def chromium(*flags: str):
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMIUM and DRIVER, "CI must install chromium and chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,800", *flags):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+@pytest.mark.slow
+def test_the_page_shows_a_label_for_the_fake_cameras_face(tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, thread, port = start_server()
+    clip = write_y4m(tmp_path / "clip.y4m", face_frame())
+    browser = chromium(
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}",
-        "--window-size=900,800",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
+    )
     try:
         browser.get(f"http://127.0.0.1:{port}/")
         browser.find_element(By.ID, "start").click()
@@ -100,6 +105,27 @@ def test_the_page_shows_a_label_for_the_fake_cameras_face(tmp_path):
         screenshot = Path(os.environ.get("FER_KERAS_SCREENSHOT") or tmp_path / "page.png")
         browser.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 10_000
+    finally:
+        browser.quit()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_api_docs_render_with_the_network_off(tmp_path):
+    """Every request but loopback goes to a proxy that does not exist: /docs must render from the
+    service's own files."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, thread, port = start_server()
+    browser = chromium("--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>;127.0.0.1")
+    try:
+        browser.get(f"http://127.0.0.1:{port}/docs")
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock"))
+        paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/v1/analyze", "/v1/classify", "/healthz"} <= paths, paths
+        browser.save_screenshot(os.environ.get("FER_KERAS_DOCS_SCREENSHOT") or str(tmp_path / "docs.png"))
     finally:
         browser.quit()
         server.should_exit = True
