@@ -260,13 +260,10 @@ class FileAnalyzer:
         return FileResult(job.source, job.target, "analyzed", frames, len(faces), seconds, note)
 
     def _video(self, source: str, csv_path: Path, progress) -> tuple[int, float, str]:
-        import cv2
 
         from fer_keras.app.live import run_video
 
-        capture = cv2.VideoCapture(source)
-        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        capture.release()
+        expected = frame_count(source)
         summary = run_video(
             self.recognizer,
             source,
@@ -291,6 +288,16 @@ class FileAnalyzer:
             rows.writerow(csv_header(self.recognizer.classes))
             rows.writerows(csv_row(0, 0.0, face) for face in faces)
         return 1
+
+
+def frame_count(source: str) -> int:
+    """The frames a video's header announces (0 when it says nothing)."""
+    import cv2
+
+    capture = cv2.VideoCapture(source)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    capture.release()
+    return count
 
 
 def face_summary(frames_csv: Path, fps: float | None):
@@ -551,18 +558,11 @@ class _Progress:
 
     def frames(self, job: Job):
         """A bar over one video's frames (serial runs); none for an image."""
-        total = None
         if job.kind == "image":
             return self.tqdm(disable=True)
-        if job.kind == "video":
-            import cv2
-
-            capture = cv2.VideoCapture(job.source)
-            total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
-            capture.release()
         return self.tqdm(
-            total=total, unit="frame", desc=Path(job.source).name[:30], leave=False, disable=not self.enabled,
-            file=sys.stderr,
+            total=frame_count(job.source) or None, unit="frame", desc=Path(job.source).name[:30], leave=False,
+            disable=not self.enabled, file=sys.stderr,
         )  # fmt: skip
 
     def file_done(self, frames: int) -> None:
