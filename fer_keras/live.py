@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args)
     check_model_path(args.model)  # before TensorFlow loads: a wrong path answers at once
+    from fer_keras.app.capture import open_source
     from fer_keras.app.live import check_display, check_outputs, image_paths, run_images, run_video
     from fer_keras.app.recognizer import EmotionRecognizer
 
@@ -102,21 +103,28 @@ def main(argv: list[str] | None = None) -> int:
     check_outputs(images, args.output, args.csv)
     if images is None and not args.no_display:
         check_display()
-    recognizer = EmotionRecognizer(
-        args.model,
-        args.detector,
-        margin=args.margin,
-        smoothing=args.smoothing,
-        detect_every=args.detect_every,
-        flip=not args.no_flip,
-        threads=args.threads,
-        downscale=args.downscale,
-        dnn_size=args.dnn_size,
-        runtime=args.runtime,
-    )
-    if images is not None:
+    # a camera or video that cannot be opened answers before the model loads (seconds)
+    stream = open_source(args.source) if images is None else None
+    try:
+        recognizer = EmotionRecognizer(
+            args.model,
+            args.detector,
+            margin=args.margin,
+            smoothing=args.smoothing,
+            detect_every=args.detect_every,
+            flip=not args.no_flip,
+            threads=args.threads,
+            downscale=args.downscale,
+            dnn_size=args.dnn_size,
+            runtime=args.runtime,
+        )
+    except BaseException:
+        if stream:
+            stream.close()
+        raise
+    if stream is None:
         return run_images(recognizer, images, args.output, args.csv)
-    summary = run_video(recognizer, args.source, not args.no_display, args.output, args.csv, args.max_frames)
+    summary = run_video(recognizer, stream, not args.no_display, args.output, args.csv, args.max_frames)
     stages = " ".join(f"{k}={v:.2f}ms" for k, v in summary.stage_ms.items())
     print(f"per frame: {stages}")
     if summary.dropped:

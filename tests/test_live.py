@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -152,7 +153,13 @@ def test_outputs_are_checked_before_any_work(small_model_file, tmp_path, capsys)
         assert message in err and "\n" not in err
 
 
-def test_a_missing_camera_is_one_line_without_opencvs_own_warnings(small_model_file, capfd):
+def test_a_missing_camera_is_one_line_without_opencvs_own_warnings(small_model_file, capfd, monkeypatch):
+    from fer_keras.app.recognizer import EmotionRecognizer
+
+    def loads_a_model(*args, **kwargs):
+        raise AssertionError("the model loaded before the camera was tried")
+
+    monkeypatch.setattr(EmotionRecognizer, "__init__", loads_a_model)  # the camera is tried first
     assert main(["--source", "7", "--model", str(small_model_file), "--no-display"]) == 2
     err = capfd.readouterr().err.strip()
     assert err == "error: cannot open camera 7 (no camera, or in use); try --source VIDEO"
@@ -468,3 +475,35 @@ def test_overlay_panels_stay_inside_the_frame_and_apart():
     assert width >= 160  # room for "surprise", a bar and "100%" at a readable size
     drawn = draw(frame.copy(), faces)
     assert (drawn != frame).any()
+
+
+def test_a_camera_is_read_from_the_first_frame_asked_for():
+    """Opening a camera checks it; reading starts on iteration, so the seconds a model takes to load
+    between the two are not counted as dropped frames, and only the newest frame is handed on."""
+    from fer_keras.app.capture import LatestFrameReader
+
+    class FakeCamera:
+        def __init__(self, frames):
+            self.left, self.reads, self.released = frames, 0, False
+
+        def read(self):
+            self.reads += 1
+            time.sleep(0.002)
+            if self.reads > self.left:
+                return False, None
+            return True, np.full((2, 2, 3), self.reads, np.uint8)
+
+        def release(self):
+            self.released = True
+
+    camera = FakeCamera(50)
+    reader = LatestFrameReader(camera)
+    time.sleep(0.05)
+    assert camera.reads == 0 and reader.dropped == 0  # not started: nothing read, nothing dropped
+    seen = []
+    for frame in reader.start():
+        seen.append(int(frame[0, 0, 0]))
+        time.sleep(0.01)  # slower than the camera: stale frames are skipped
+    reader.close()
+    assert camera.released and seen == sorted(seen) and len(seen) < 50
+    assert reader.dropped == 50 - len(seen)

@@ -42,7 +42,12 @@ class LatestFrameReader:
         self._stopped = False
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+
+    def start(self) -> LatestFrameReader:
+        """Start reading (frames before this are not read, so they are not counted as dropped)."""
+        if not self._thread.is_alive() and not self._stopped:
+            self._thread.start()
+        return self
 
     def _run(self) -> None:
         while not self._stopped:
@@ -68,12 +73,17 @@ class LatestFrameReader:
 
     def close(self) -> None:
         self._stopped = True
-        self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
         self.capture.release()
 
 
 class VideoSource:
-    """A webcam (an index such as ``"0"``) or a video file; iterate for ``(time_s, frame)``."""
+    """A webcam (an index such as ``"0"``) or a video file; iterate for ``(time_s, frame)``.
+
+    Opening checks the source; a camera is read from the first iteration on, so a source can be
+    opened (and refused at once) before a model loads.
+    """
 
     def __init__(self, source: str):
         self.source = source
@@ -98,7 +108,7 @@ class VideoSource:
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         if self.reader:
             started = time.perf_counter()
-            for frame in self.reader:
+            for frame in self.reader.start():
                 yield time.perf_counter() - started, frame
             return
         index = 0

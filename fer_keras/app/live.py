@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fer_keras.app.capture import open_source
+from fer_keras.app.capture import VideoSource, open_source
 from fer_keras.app.detect import WholeImage
 from fer_keras.app.recognizer import EmotionRecognizer, Face, to_bgr
 from fer_keras.contract import EMOTIONS
@@ -250,17 +250,18 @@ def csv_row(frame: int, time_s: float, face: Face) -> list:
 
 def run_video(
     recognizer: EmotionRecognizer,
-    source: str,
+    source: str | VideoSource,
     display: bool = True,
     output: str | None = None,
     csv_path: str | None = None,
     max_frames: int = 0,
     progress: Callable[[int], Any] | None = None,
 ) -> VideoSummary:
-    """Process a camera or video until it ends (or 'q' / Esc in the window, or ``max_frames``);
-    ``progress(1)`` is called after each frame."""
+    """Process a camera or video (a path or index, or a source already opened, which this closes)
+    until it ends (or 'q' / Esc in the window, or ``max_frames``); ``progress(1)`` is called after
+    each frame."""
     recognizer.reset()
-    stream = open_source(source)
+    stream = source if isinstance(source, VideoSource) else open_source(source)
     writer = None
     csv_file = open(csv_path, "w", newline="") if csv_path else None  # noqa: SIM115 - closed in finally
     rows = csv.writer(csv_file) if csv_file else None
