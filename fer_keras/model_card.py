@@ -1,6 +1,6 @@
 """Ship a trained run: ``python -m fer_keras.model_card --run RUN --name mobilenetv2 --data PATH``.
 
-Writes ``OUT/NAME.keras``, ``OUT/NAME/`` (SavedModel, the live app's default), ``OUT/NAME.tflite``,
+Writes ``OUT/NAME.keras``, ``OUT/NAME/`` (SavedModel), ``OUT/NAME.tflite`` (the live app's default on a CPU),
 ``OUT/NAME_confusion_matrix.png`` and the card ``OUT/NAME.json``: the command that trained it, the
 data hash, parameters, FLOPs, validation and test figures and batch-1 latency per format.
 """
@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="saved_models", type=Path, help="folder for the model files and the card")
     p.add_argument("--tta", choices=TTA_MODES, default="none", help="views to average inside the shipped graph")
+    p.add_argument(
+        "--tflite-weights",
+        choices=("float32", "float16"),
+        default="float32",
+        help="weights of the .tflite file (float16: half the size, for large models; same outputs to about 1e-3)",
+    )
     p.add_argument("--latency-repeats", type=int, default=300, help="timed batch-1 calls per format (median)")
     return p
 
@@ -38,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from fer_keras.reporting.model_card import ship
 
     limit_tf_threads(1, 1)  # latency as the live app runs it (--threads 1)
-    card = ship(args.run, args.name, args.data, args.out, args.tta, args.latency_repeats, args.ferplus)
+    card = ship(
+        args.run, args.name, args.data, args.out, args.tta, args.latency_repeats, args.ferplus, args.tflite_weights
+    )
     print(json.dumps({k: v for k, v in card.items() if k != "summary"}, indent=2))
     print(card["summary"])
     return 0

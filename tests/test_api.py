@@ -188,6 +188,30 @@ def test_a_shipped_model_runs_its_savedmodel_where_tensorflow_sees_a_gpu(monkeyp
         runtime_model(None, "cuda")
 
 
+def test_a_shipped_name_without_its_savedmodel_folder_loads_its_keras_file(small_model_file, tmp_path, monkeypatch):
+    """The wheel leaves out the large models' SavedModel folders: a name then means the .keras file
+    (through TensorFlow) or the .tflite file (on the CPU)."""
+    import shutil
+
+    from fer_keras.inference import predictor as pred
+
+    shutil.copy(pred.shipped_model(".json"), tmp_path)
+    shutil.copy(pred.shipped_model(".json"), tmp_path / "big.json")
+    shutil.copy(small_model_file, tmp_path / "big.keras")
+    monkeypatch.setattr(pred, "shipped_models_dir", lambda: tmp_path)
+    assert pred.resolve_model_path("big") == tmp_path / "big.keras"
+    assert pred.runtime_model("big", "tensorflow") == tmp_path / "big.keras"
+    assert pred.runtime_model("big", "tflite") == tmp_path / "big.keras"  # no .tflite shipped: the .keras
+    assert EmotionRecognizer(model="big", detector="haar").predictor.kind == "keras"
+    from fer_keras.inference.export import export
+
+    export(tmp_path / "big.keras", "tflite", tmp_path / "big.tflite")
+    assert pred.runtime_model("big", "tflite") == tmp_path / "big.tflite"
+    assert pred.keras_file_of("big") == tmp_path / "big.keras"  # what export starts from
+    with pytest.raises(FerKerasError, match="does not exist"):
+        pred.resolve_model_path("small")  # not a shipped name: a path, and there is none
+
+
 def test_the_commands_take_the_runtime(monkeypatch, capsys):
     from fer_keras.live import main
 

@@ -440,5 +440,5 @@ def test_a_shipped_model_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mobilenetv2").mkdir()  # a folder of that name here wins over the shipped model
     assert resolve_model_path("mobilenetv2") == Path("mobilenetv2")
-    with pytest.raises(FerKerasError, match="shipped model's name"):
+    with pytest.raises(FerKerasError, match="shipped model's name: mobilenetv2, mobilenetv2_ferplus"):
         resolve_model_path("mobilenetv3")

@@ -149,3 +149,20 @@ def test_a_distilled_run_records_its_teacher_and_never_overwrites_it(run_dir, sm
     record = teacher_record(config | {"teacher": str(kept)}, targets)
     assert record["sha256"] == hashlib.sha256(b"the teacher").hexdigest() and record["tta"] == "crops"
     assert teacher_record({"model": "mobilenetv2"}, targets) is None
+
+
+def test_float16_tflite_weights_halve_the_file_and_keep_the_outputs(run_dir, small_fer, tmp_path):
+    """The large models ship their TFLite file with float16 weights (the wheel's 40 MB budget)."""
+    out = tmp_path / "shipped"
+    card = ship(run_dir, "half", small_fer, out, latency_repeats=1, tflite_weights="float16")
+    assert card["tflite_weights"] == "float16"
+    assert json.loads((out / "half.json").read_text())["tflite_weights"] == "float16"
+    full = tmp_path / "full.tflite"
+    from fer_keras.inference.export import export
+
+    export(out / "half.keras", "tflite", full)
+    assert (out / "half.tflite").stat().st_size < 0.6 * full.stat().st_size
+    crops = load_faces(small_fer / "test").images[:16]
+    np.testing.assert_allclose(load_predictor(out / "half.tflite")(crops), load_predictor(full)(crops), atol=2e-3)
+    with pytest.raises(FerKerasError, match="--tflite-weights"):
+        ship(run_dir, "x", small_fer, out, tflite_weights="int8")

@@ -45,7 +45,9 @@ def test_artefacts_agree_on_real_crops(card_path, test_faces):
     reference = outputs["keras"]
     assert reference.shape == (64, len(card["classes"])) and np.allclose(reference.sum(1), 1, atol=1e-4)
     for fmt, probs in outputs.items():
-        np.testing.assert_allclose(probs, reference, atol=1e-4, err_msg=fmt)
+        # a float16 .tflite (the large models) rounds its weights: 1e-4 does not hold, 2e-3 does
+        half = fmt == "tflite" and card.get("tflite_weights") == "float16"
+        np.testing.assert_allclose(probs, reference, atol=2e-3 if half else 1e-4, err_msg=fmt)
 
 
 @pytest.mark.parametrize("card_path", CARDS, ids=[c.stem for c in CARDS])

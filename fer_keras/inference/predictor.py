@@ -55,14 +55,23 @@ def shipped_names() -> list[str]:
 
 
 def shipped_by_name(path: str | Path | None, suffix: str = "") -> Path | None:
-    """The shipped model a bare name such as ``mobilenetv2_ferplus`` means, when no such file exists here."""
+    """The shipped model a bare name such as ``mobilenetv2_ferplus`` means, when no such file exists here.
+
+    Without ``suffix``: its SavedModel folder, else its ``.keras`` file, else its ``.tflite`` file (the
+    wheel leaves out the large models' SavedModel folders; ``export`` makes them from the ``.keras``).
+    """
     if not path or Path(path).exists() or Path(path).name != str(path):
         return None
     try:
         names = shipped_names()
     except FerKerasError:
         return None
-    return shipped_model(suffix, str(path)) if str(path) in names else None
+    if str(path) not in names:
+        return None
+    if suffix:
+        return shipped_model(suffix, str(path))
+    candidates = [shipped_model(s, str(path)) for s in ("", ".keras", ".tflite")]
+    return next((c for c in candidates if c.exists()), candidates[0])
 
 
 RUNTIMES = ("auto", "tflite", "tensorflow")
@@ -305,7 +314,11 @@ def resolve_model_path(path: str | Path | None) -> Path:
         return shipped_model()
     path = shipped_by_name(path) or Path(path)
     if not path.exists():
-        raise FerKerasError(f"model {path} does not exist (give a {MODEL_HELP}, or a shipped model's name)")
+        try:
+            names = ", ".join(shipped_names())
+        except FerKerasError:
+            names = "none found"
+        raise FerKerasError(f"model {path} does not exist (give a {MODEL_HELP}, or a shipped model's name: {names})")
     run = RunDir(path)
     if path.is_dir() and run.is_run and not (path / "saved_model.pb").exists():
         return run.model_file()

@@ -35,6 +35,7 @@ from fer_keras.training.config import TrainConfig
 TRAIN_PREFIX = "python -m fer_keras.train"  # how a card's train_command starts
 # Card keys of the views a run is scored with, and how the shipped artefact's TTA is described.
 VIEW_KEYS = {"none": "single_view", "flip": "tta_flip", "crops": "tta_crops"}
+TFLITE_WEIGHTS = {"float32": "none", "float16": "float16"}  # --tflite-weights -> export's --quantize
 TTA_DESCRIPTIONS = {
     "none": "none",
     "flip": "flip: mean of the crop and its mirror image, inside the graph",
@@ -178,11 +179,15 @@ def ship(
     tta: str = "none",
     latency_repeats: int = 300,
     ferplus: str | Path | None = None,
+    tflite_weights: str = "float32",
 ) -> dict:
     """Copy, export, evaluate and describe one run's best checkpoint (``tta``: views averaged in-graph;
-    ``ferplus``: where a FER+ run's votes file is now, if not where its config says)."""
+    ``ferplus``: where a FER+ run's votes file is now, if not where its config says; ``tflite_weights``:
+    float16 halves a large model's TFLite file, which TFLite widens back to float32 when it loads)."""
     if tta not in TTA_MODES:
         raise FerKerasError(f"--tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
+    if tflite_weights not in TFLITE_WEIGHTS:
+        raise FerKerasError(f"--tflite-weights must be one of {', '.join(TFLITE_WEIGHTS)}, not {tflite_weights!r}")
     if latency_repeats < 1:
         raise FerKerasError(f"--latency-repeats must be at least 1, got {latency_repeats}")
     best = run / runs.BEST
@@ -199,7 +204,7 @@ def ship(
     if saved_path.exists():
         shutil.rmtree(saved_path)
     export(keras_path, "savedmodel", saved_path)
-    export(keras_path, "tflite", tflite_path)
+    export(keras_path, "tflite", tflite_path, quantize=TFLITE_WEIGHTS[tflite_weights])
 
     ferplus_labels = bool(run_config.ferplus) and not run_config.ferplus_alpha  # an 8-class FER+ model
     test = select_split(data, "test", ferplus=run_config.ferplus if ferplus_labels else None)
@@ -262,6 +267,7 @@ def ship(
             "tflite": round(batch1_latency_ms(tflite_path, crop, latency_repeats), 3),
         },
         "files": {"savedmodel": f"{name}/", "keras": f"{name}.keras", "tflite": f"{name}.tflite"},
+        "tflite_weights": tflite_weights,
     }
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     card["summary"] = summary_line(metrics)
