@@ -16,7 +16,7 @@ from fer_keras.errors import FerKerasError
 from fer_keras.training.config import TrainConfig, add_arguments, flag, given_options
 
 # what --resume may take from the command line; everything else comes from the run's config.json
-RESUME_OPTIONS = ("epochs", "out", "verbose", "snapshot")
+RESUME_OPTIONS = ("epochs", "out", "verbose", "snapshot", "precision")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last finished epoch, with its saved options; "
-        "only --epochs may change (a larger number trains longer at the schedule's final learning rate); "
+        "only --epochs may change (a larger number trains longer at the schedule's final learning rate), "
+        "and --precision, which the machine it resumes on decides; "
         "with --snapshot DIR, --out is rebuilt from the snapshot when it is missing or behind",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -57,7 +58,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if conflicts:
         raise FerKerasError(
             f"--resume continues {out} with its saved options, but {', '.join(conflicts)} differ; "
-            "only --epochs may change (start a new --out to change the others)"
+            "only --epochs (and --precision) may change (start a new --out to change the others)"
         )
     return saved.replace(**{k: v for k, v in given.items() if k in RESUME_OPTIONS})
 

@@ -123,6 +123,48 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_fer, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_resumes_under_another_precision_where_it_was(small_fer, tmp_path):
+    """--precision may change on resume (bfloat16 units on one machine, none on the next): the
+    checkpoint is rebuilt under the new policy with its weights and optimizer state; what the run
+    ships computes in float32 whatever it trained in."""
+    from fer_keras.inference.export import export
+    from fer_keras.inference.predictor import load_predictor
+    from fer_keras.models.dtype import is_mixed
+    from fer_keras.training.loop import under_current_policy
+
+    run = tmp_path / "run"
+    try:
+        train(_config(small_fer, run, epochs=1, precision="float32"))
+        first = keras.saving.load_model(run / "last.keras")
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        rebuilt = under_current_policy(first, _config(small_fer, run), 7, 192 // 32, 1)
+        assert is_mixed(rebuilt) and int(rebuilt.optimizer.iterations) == int(first.optimizer.iterations)
+        for a, b in zip(rebuilt.weights + rebuilt.optimizer.variables, first.weights + first.optimizer.variables):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+        resumed = train(_config(small_fer, run, epochs=2, precision="mixed_bfloat16"), resume=True)
+        last = keras.saving.load_model(run / "last.keras")
+        assert resumed.history["epoch"] == [0, 1] and json.loads((run / "config.json").read_text())["precision"] == (
+            "mixed_bfloat16"
+        )
+        assert is_mixed(last) and not is_mixed(first)
+        steps = 192 // 32
+        assert int(first.optimizer.iterations) == steps and int(last.optimizer.iterations) == 2 * steps
+        assert not np.allclose(first.get_weights()[1], last.get_weights()[1])  # it trained on
+        back = train(_config(small_fer, run, epochs=3, precision="float32"), resume=True)
+        assert back.history["epoch"] == [0, 1, 2] and not is_mixed(keras.saving.load_model(run / "last.keras"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    crops = load_config_splits(_config(small_fer, run)).test.images[:8]
+    mixed_file = tmp_path / "mixed.keras"
+    last.save(mixed_file)  # the checkpoint of epoch 2, saved under mixed_bfloat16
+    scored = load_predictor(mixed_file)
+    assert not is_mixed(scored.model)
+    np.testing.assert_allclose(scored(crops), np.asarray(last(crops[..., None].astype("float32"))), atol=0.05)
+    tflite = export(mixed_file, "tflite", tmp_path / "mixed.tflite")
+    np.testing.assert_allclose(load_predictor(tflite)(crops), scored(crops), atol=1e-4)
+
+
+@pytest.mark.slow
 def test_a_lost_run_folder_is_rebuilt_from_its_snapshot_and_trains_on(small_fer, tmp_path, capsys):
     """--snapshot keeps a float16 copy after every epoch; --resume rebuilds a lost --out from it,
     with the learning-rate schedule where it was, and trains the remaining epochs."""
@@ -324,7 +366,8 @@ def test_resume_keeps_the_saved_options_and_takes_only_epochs(tmp_path, capsys):
     assert resumed("--batch-size", "128", "--data", "faces") == dataclasses.replace(saved, verbose=resumed().verbose)
     err = _error_of(["--resume", "--out", str(run), "--batch-size", "32", "--augment", "strong"], capsys)
     assert "--batch-size (saved 128, given 32)" in err and "--augment (saved 'light', given 'strong')" in err
-    assert "only --epochs may change" in err
+    assert "only --epochs (and --precision) may change" in err
+    assert resumed("--precision", "mixed_bfloat16").precision == "mixed_bfloat16"
 
 
 def test_help_shows_real_defaults_only():

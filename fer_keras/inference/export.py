@@ -20,6 +20,7 @@ from fer_keras.contract import CROP_SHAPE, CROP_SIZE
 from fer_keras.data.loading import stratified_subset
 from fer_keras.errors import FerKerasError, first_line
 from fer_keras.inference.predictor import FORMATS, QUANTIZE, check_keras_file, keras_file_of, resolve_model_path
+from fer_keras.models.dtype import float32_copy
 from fer_keras.runs import select_split
 
 
@@ -35,9 +36,10 @@ def load_keras_model(path: str | Path | None) -> keras.Model:
         raise FerKerasError(f"export starts from a .keras file or a run directory, not {path}")
     check_keras_file(path)
     try:
-        return keras.saving.load_model(path)
+        model = keras.saving.load_model(path)
     except Exception as err:  # noqa: BLE001
         raise FerKerasError(f"cannot load {path}: {first_line(err)}") from None
+    return float32_copy(model)  # exports compute in float32, whatever precision the run trained in
 
 
 def representative_crops(data: str | Path | None, count: int = 300, seed: int = 0) -> np.ndarray:

@@ -196,10 +196,13 @@ class KerasPredictor(EmotionPredictor):
         check_keras_file(path)
         import keras
 
+        from fer_keras.models.dtype import float32_copy
+
         try:
             self.model = keras.saving.load_model(path)  # safe_mode=True is the default
         except Exception as err:  # noqa: BLE001 - any failure means the file is not a usable model
             raise FerKerasError(f"cannot load Keras model {path}: {first_line(err)}") from None
+        self.model = float32_copy(self.model)  # a mixed-precision run's checkpoint scores as it ships
         import tensorflow as tf
 
         self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)

@@ -63,7 +63,9 @@ def _save_inference_model(source: Path, target: Path, tta: str = "none") -> None
     """
     import keras
 
-    with_tta(keras.saving.load_model(source, compile=False), tta).save(target)
+    from fer_keras.models.dtype import float32_copy
+
+    with_tta(float32_copy(keras.saving.load_model(source, compile=False)), tta).save(target)
 
 
 def run_splits(data: str | Path, run: Path, ferplus: str | Path | None = None) -> tuple[TrainConfig, Splits]:

@@ -122,6 +122,35 @@ def build_training_state(model: keras.Model) -> None:
     model.reset_metrics()
 
 
+def policies(model: keras.Model | None) -> set[str]:
+    """The dtype policies ``model``'s layers compute in, besides float32 (None: the global policy's)."""
+    names = {layer.dtype_policy.name for layer in model._flatten_layers()} if model else {dtype_policy()}
+    return names - {"float32"}
+
+
+def dtype_policy() -> str:
+    return keras.mixed_precision.dtype_policy().name
+
+
+def under_current_policy(saved: keras.Model, config: TrainConfig, num_classes: int, steps: int, epoch: int):
+    """A checkpoint saved under another precision, rebuilt under the current one with its weights
+    and optimizer state (both float32 under any policy), so the run continues where it was."""
+    model = model_at_epoch(config.replace(weights=""), num_classes, steps, epoch)
+    build_training_state(model)
+    build_training_state(saved)
+    model.set_weights(saved.get_weights())
+
+    def inner(optimizer):  # mixed_float16 wraps the optimizer for loss scaling
+        return getattr(optimizer, "inner_optimizer", optimizer)
+
+    for new, old in zip(inner(model.optimizer).variables, inner(saved.optimizer).variables, strict=True):
+        new.assign(old)
+    print(
+        f"precision: the checkpoint's {', '.join(sorted(policies(saved))) or 'float32'} -> {dtype_policy()}", flush=True
+    )
+    return model
+
+
 def build_model(config: TrainConfig, num_classes: int = NUM_CLASSES) -> keras.Model:
     """The registered model with the config's options and weights, for ``num_classes`` classes."""
     options = {k: v for k, v in config.model_options.items() if v is not None}
@@ -243,6 +272,8 @@ def prepare(config: TrainConfig, resume: bool = False) -> TrainingRun:
     with strategy.scope():
         if done:
             model = keras.saving.load_model(run_dir / runs.LAST)  # safe_mode stays on
+            if policies(model) != policies(None):  # resumed with another --precision
+                model = under_current_policy(model, config, len(classes), steps, done)
             restore_seed_states(model, state.get("seed_states", []))
             build_training_state(model)
         else:
@@ -270,8 +301,9 @@ def prepare(config: TrainConfig, resume: bool = False) -> TrainingRun:
 
 
 def resolve_config(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path, dict, bool]:
-    """The config a run trains with (a resume's saved one, with only ``epochs`` and ``verbose``
-    taken from ``config``), its folder, its resume state, and whether early stopping ended it."""
+    """The config a run trains with (a resume's saved one, with only ``epochs``, ``verbose``,
+    ``snapshot`` and ``precision`` taken from ``config``), its folder, its resume state, and
+    whether early stopping ended it."""
     run_dir = resolve_run_dir(config, resume)
     state: dict = {}
     stopped = False
@@ -286,8 +318,9 @@ def resolve_config(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path
     if resume:
         saved, state = load_resume_state(run_dir)
         stopped = bool(state.get("stopped_early")) and config.epochs <= saved.epochs
-        # the only things a resume may change: train longer, how much it prints, where it snapshots
-        saved.epochs, saved.verbose = config.epochs, config.verbose
+        # the only things a resume may change: train longer, how much it prints, where it snapshots,
+        # and the precision (a property of the machine it resumes on, such as bfloat16 units)
+        saved.epochs, saved.verbose, saved.precision = config.epochs, config.verbose, config.precision
         saved.snapshot = config.snapshot or saved.snapshot
         config = saved
     if stopped:
