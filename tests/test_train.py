@@ -130,15 +130,20 @@ def test_a_run_resumes_under_another_precision_where_it_was(small_fer, tmp_path)
     from fer_keras.inference.export import export
     from fer_keras.inference.predictor import load_predictor
     from fer_keras.models.dtype import is_mixed
-    from fer_keras.training.loop import under_current_policy
+    from fer_keras.training.loop import layer_policies, under_current_policy
 
     run = tmp_path / "run"
     try:
         train(_config(small_fer, run, epochs=1, precision="float32"))
         first = keras.saving.load_model(run / "last.keras")
+        assert under_current_policy(first, _config(small_fer, run), 7, 192 // 32, 1) is first  # nothing to change
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        rebuilt = under_current_policy(first, _config(small_fer, run), 7, 192 // 32, 1)
-        assert is_mixed(rebuilt) and int(rebuilt.optimizer.iterations) == int(first.optimizer.iterations)
+        loaded = keras.saving.load_model(run / "last.keras")
+        assert not all(p == "mixed_bfloat16" for p in layer_policies(loaded)[1:])  # loading alone falls short
+        rebuilt = under_current_policy(loaded, _config(small_fer, run), 7, 192 // 32, 1)
+        policies = layer_policies(rebuilt)
+        assert policies.count("mixed_bfloat16") > 0.9 * len(policies)  # all but the float32 head and input
+        assert int(rebuilt.optimizer.iterations) == int(first.optimizer.iterations)
         for a, b in zip(rebuilt.weights + rebuilt.optimizer.variables, first.weights + first.optimizer.variables):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
         resumed = train(_config(small_fer, run, epochs=2, precision="mixed_bfloat16"), resume=True)
@@ -147,6 +152,7 @@ def test_a_run_resumes_under_another_precision_where_it_was(small_fer, tmp_path)
             "mixed_bfloat16"
         )
         assert is_mixed(last) and not is_mixed(first)
+        assert layer_policies(last) == policies  # the run trained on under the new policy
         steps = 192 // 32
         assert int(first.optimizer.iterations) == steps and int(last.optimizer.iterations) == 2 * steps
         assert not np.allclose(first.get_weights()[1], last.get_weights()[1])  # it trained on

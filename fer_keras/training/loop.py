@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,20 +123,20 @@ def build_training_state(model: keras.Model) -> None:
     model.reset_metrics()
 
 
-def policies(model: keras.Model | None) -> set[str]:
-    """The dtype policies ``model``'s layers compute in, besides float32 (None: the global policy's)."""
-    names = {layer.dtype_policy.name for layer in model._flatten_layers()} if model else {dtype_policy()}
-    return names - {"float32"}
-
-
-def dtype_policy() -> str:
-    return keras.mixed_precision.dtype_policy().name
+def layer_policies(model: keras.Model) -> list[str]:
+    """The dtype policy of every layer, nested models included, in a fixed order."""
+    return [layer.dtype_policy.name for layer in model._flatten_layers()]
 
 
 def under_current_policy(saved: keras.Model, config: TrainConfig, num_classes: int, steps: int, epoch: int):
-    """A checkpoint saved under another precision, rebuilt under the current one with its weights
-    and optimizer state (both float32 under any policy), so the run continues where it was."""
+    """A checkpoint as the current precision policy builds it: itself when its layers compute as a
+    fresh model's would, else the fresh model with its weights and optimizer state (both float32
+    under any policy), so a run resumed with another ``--precision`` continues where it was.
+    (Loading does not do this: a layer saved under the default policy loads under the global one,
+    a layer saved under a mixed policy keeps it.)"""
     model = model_at_epoch(config.replace(weights=""), num_classes, steps, epoch)
+    if layer_policies(model) == layer_policies(saved):
+        return saved
     build_training_state(model)
     build_training_state(saved)
     model.set_weights(saved.get_weights())
@@ -145,9 +146,9 @@ def under_current_policy(saved: keras.Model, config: TrainConfig, num_classes: i
 
     for new, old in zip(inner(model.optimizer).variables, inner(saved.optimizer).variables, strict=True):
         new.assign(old)
-    print(
-        f"precision: the checkpoint's {', '.join(sorted(policies(saved))) or 'float32'} -> {dtype_policy()}", flush=True
-    )
+    before = Counter(layer_policies(saved)).most_common(1)[0][0]
+    after = Counter(layer_policies(model)).most_common(1)[0][0]
+    print(f"precision: the checkpoint's layers computed in {before}; they go on in {after}", flush=True)
     return model
 
 
@@ -272,8 +273,7 @@ def prepare(config: TrainConfig, resume: bool = False) -> TrainingRun:
     with strategy.scope():
         if done:
             model = keras.saving.load_model(run_dir / runs.LAST)  # safe_mode stays on
-            if policies(model) != policies(None):  # resumed with another --precision
-                model = under_current_policy(model, config, len(classes), steps, done)
+            model = under_current_policy(model, config, len(classes), steps, done)
             restore_seed_states(model, state.get("seed_states", []))
             build_training_state(model)
         else:
