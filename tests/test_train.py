@@ -129,8 +129,8 @@ def test_a_run_resumes_under_another_precision_where_it_was(small_fer, tmp_path)
     ships computes in float32 whatever it trained in."""
     from fer_keras.inference.export import export
     from fer_keras.inference.predictor import load_predictor
-    from fer_keras.models.dtype import is_mixed
-    from fer_keras.training.loop import layer_policies, under_current_policy
+    from fer_keras.models.dtype import is_mixed, layer_policies
+    from fer_keras.training.loop import under_current_policy
 
     run = tmp_path / "run"
     try:

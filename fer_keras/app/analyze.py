@@ -260,7 +260,6 @@ class FileAnalyzer:
         return FileResult(job.source, job.target, "analyzed", frames, len(faces), seconds, note)
 
     def _video(self, source: str, csv_path: Path, progress) -> tuple[int, float, str]:
-
         from fer_keras.app.live import run_video
 
         expected = frame_count(source)

@@ -12,9 +12,14 @@ from __future__ import annotations
 import keras
 
 
+def layer_policies(model: keras.Model) -> list[str]:
+    """The dtype policy of every layer, nested models included, in a fixed order."""
+    return [layer.dtype_policy.name for layer in model._flatten_layers()]
+
+
 def is_mixed(model: keras.Model) -> bool:
     """Whether any layer of ``model`` (nested models included) computes in a mixed policy."""
-    return any(layer.dtype_policy.name.startswith("mixed_") for layer in model._flatten_layers())
+    return any(name.startswith("mixed_") for name in layer_policies(model))
 
 
 def _float32_policies(config):

@@ -30,6 +30,7 @@ from fer_keras.data.loading import default_data_path
 from fer_keras.data.pipeline import eval_dataset, train_dataset
 from fer_keras.errors import FerKerasError
 from fer_keras.models import build
+from fer_keras.models.dtype import layer_policies
 from fer_keras.models.head import set_trainable_blocks
 from fer_keras.reporting.metrics import classification_metrics
 from fer_keras.runs import RunDir, atomic_write
@@ -121,11 +122,6 @@ def build_training_state(model: keras.Model) -> None:
     uniform = np.full((1, model.output_shape[-1]), 1.0 / model.output_shape[-1], "float32")
     model.compute_metrics(None, uniform, uniform)
     model.reset_metrics()
-
-
-def layer_policies(model: keras.Model) -> list[str]:
-    """The dtype policy of every layer, nested models included, in a fixed order."""
-    return [layer.dtype_policy.name for layer in model._flatten_layers()]
 
 
 def under_current_policy(saved: keras.Model, config: TrainConfig, num_classes: int, steps: int, epoch: int):
